@@ -1,0 +1,11 @@
+"""The Celery application. Queues and routes live in settings (CELERY_*), tasks in apps."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("tandem")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,228 @@
+"""The one websocket endpoint, ``/ws/v1/``: subscriptions to live streams (see config.streams).
+
+Streams are registered by the apps (``<app>/consumers.py``) with an authorisation check and a
+snapshot builder; this consumer only authenticates, throttles, joins groups and forwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from config import streams
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_THROTTLED = 4429
+CLOSE_TOO_LARGE = 1009
+MAX_MESSAGE_BYTES = 4096
+MAX_SUBSCRIPTIONS = 50
+RATE_PER_SECOND = 10.0
+RATE_BURST = 30.0
+MAX_STRIKES = 5
+
+
+@dataclass
+class Subscription:
+    stream: str
+    internal: str
+    spec: streams.StreamSpec
+    last_seq: int = 0
+    pending: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        scopes = self.scope.get("auth_scopes")
+        if scopes is not None and "read" not in scopes:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        self.subscriptions: dict[str, Subscription] = {}
+        self.tokens = RATE_BURST
+        self.refilled = time.monotonic()
+        self.strikes = 0
+        self.flusher: asyncio.Task[None] | None = None
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for sub in getattr(self, "subscriptions", {}).values():
+            await self.channel_layer.group_discard(
+                streams.group_name(sub.internal), self.channel_name
+            )
+        if getattr(self, "flusher", None):
+            self.flusher.cancel()  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------------ client -> server
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode()) > MAX_MESSAGE_BYTES:
+            await self.error(
+                "message_too_large", f"messages are limited to {MAX_MESSAGE_BYTES} bytes"
+            )
+            await self.strike(CLOSE_TOO_LARGE)
+            return
+        if not self.take_token():
+            await self.error("rate_limited", f"at most {RATE_PER_SECOND:g} messages a second")
+            await self.strike(CLOSE_THROTTLED)
+            return
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            await self.error("invalid_json", "the message is not valid JSON")
+            return
+        if not isinstance(message, dict):
+            await self.error("invalid_message", "a message is a JSON object with an 'op'")
+            return
+        op = message.get("op")
+        stream = message.get("stream")
+        if op == "ping":
+            await self.send_json({"type": "pong", "ts": int(time.time() * 1000)})
+        elif op in ("subscribe", "unsubscribe"):
+            if not isinstance(stream, str):
+                await self.error("invalid_stream", "'stream' must be a string", stream=stream)
+            elif op == "subscribe":
+                await self.subscribe(stream, message.get("since"))
+            else:
+                await self.unsubscribe(stream)
+        else:
+            await self.error("unknown_op", "op must be subscribe, unsubscribe or ping")
+
+    def take_token(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(RATE_BURST, self.tokens + (now - self.refilled) * RATE_PER_SECOND)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def strike(self, close_code: int) -> None:
+        self.strikes += 1
+        if self.strikes >= MAX_STRIKES:
+            await self.close(code=close_code)
+
+    async def subscribe(self, stream: str, since: Any) -> None:
+        spec = streams.spec_for(stream)
+        if spec is None:
+            await self.error("unknown_stream", f"there is no stream {stream!r}", stream=stream)
+            return
+        if since is not None and (
+            not isinstance(since, int) or isinstance(since, bool) or since < 0
+        ):
+            await self.error(
+                "invalid_since", "'since' must be a non-negative integer", stream=stream
+            )
+            return
+        if stream in self.subscriptions:
+            await self.send_json({"type": "subscribed", "stream": stream})
+            return
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            await self.error(
+                "too_many_subscriptions", f"at most {MAX_SUBSCRIPTIONS} streams", stream=stream
+            )
+            return
+        if not await spec.authorize(self.user, stream):
+            await self.error("forbidden", f"you may not subscribe to {stream!r}", stream=stream)
+            return
+        internal = streams.account_stream(self.user.pk) if spec.per_user else stream
+        sub = Subscription(stream=stream, internal=internal, spec=spec)
+        # Join the group first: deltas published from now on queue up behind this handler, and
+        # those already covered by the snapshot or backlog are dropped by their seq.
+        await self.channel_layer.group_add(streams.group_name(internal), self.channel_name)
+        self.subscriptions[stream] = sub
+        await self.send_json({"type": "subscribed", "stream": stream})
+        if since is not None:
+            missed = await database_sync_to_async(streams.backlog_since)(internal, since)
+            if missed is not None:
+                sub.last_seq = since
+                for event in missed:
+                    await self.deliver(sub, event)
+                return
+        seq = await database_sync_to_async(streams.current_seq)(internal)
+        data = await spec.snapshot(self.user, stream)
+        sub.last_seq = seq
+        await self.send_json(
+            {
+                "stream": stream,
+                "type": "snapshot",
+                "seq": seq,
+                "ts": int(time.time() * 1000),
+                "data": data,
+            }
+        )
+
+    async def unsubscribe(self, stream: str) -> None:
+        sub = self.subscriptions.pop(stream, None)
+        if sub is not None:
+            await self.channel_layer.group_discard(
+                streams.group_name(sub.internal), self.channel_name
+            )
+        await self.send_json({"type": "unsubscribed", "stream": stream})
+
+    # ------------------------------------------------------------------ server -> client
+
+    async def stream_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        sub = self.subscriptions.get(event["stream"])
+        if sub is not None:
+            await self.deliver(sub, event)
+
+    async def deliver(self, sub: Subscription, event: dict[str, Any]) -> None:
+        if event["seq"] <= sub.last_seq:
+            return
+        if sub.spec.coalesce_seconds <= 0:
+            sub.last_seq = event["seq"]
+            await self.send_json(event)
+            return
+        # Latest state per event type wins; trades accumulate so none is dropped.
+        if event["type"] == "trade":
+            batch = sub.pending.setdefault("trades", {**event, "type": "trades", "data": []})
+            batch["data"].append(event["data"])
+            batch["seq"], batch["ts"] = event["seq"], event["ts"]
+        else:
+            sub.pending[event["type"]] = event
+        sub.last_seq = event["seq"]
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.ensure_future(self.flush_later(sub.spec.coalesce_seconds))
+
+    async def flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        for sub in list(self.subscriptions.values()):
+            pending, sub.pending = sub.pending, {}
+            for event in sorted(pending.values(), key=lambda e: e["seq"]):
+                with contextlib.suppress(Exception):
+                    await self.send_json(event)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, cls=streams.StreamEncoder))
+
+    async def error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+
+
+async def _authorize_account(user: Any, stream: str) -> bool:
+    return stream == "account"
+
+
+async def _account_snapshot(user: Any, stream: str) -> Any:
+    return await database_sync_to_async(streams.account_snapshot)(user)
+
+
+streams.register(
+    streams.StreamSpec(
+        prefix="account", authorize=_authorize_account, snapshot=_account_snapshot, per_user=True
+    )
+)

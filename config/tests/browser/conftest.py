@@ -1,0 +1,48 @@
+"""Fixtures for browser journeys (run by `make test`; Chromium comes from Debian's package)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from config.tests.browser.harness import CHROMIUM, LiveServer, browser_context
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM is synchronous and safe
+# here because the test code, not the loop, calls it.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def live(transactional_db: Any, settings: Any) -> Iterator[LiveServer]:
+    with LiveServer() as server:
+        settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+        settings.SITE_URL = server.url
+        yield server
+    # The server's worker threads may still hold connections; the test database can only be
+    # flushed and dropped without them.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def context() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: run `make browser` (Debian chromium)"
+        )
+    yield from browser_context()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
