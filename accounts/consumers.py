@@ -1,0 +1,1 @@
+"""Accounts: consumers (see ARCHITECTURE.md §1 for what belongs here)."""

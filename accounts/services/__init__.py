@@ -1,0 +1,106 @@
+"""Accounts: every write about users, sign-in, keys, agent wallets, connections and the audit log.
+
+One module a concern; every public function is importable from ``accounts.services``.
+"""
+
+from accounts.services.agent_wallets import (
+    AGENT_WALLET_VENUES,
+    ApprovalRequest,
+    agent_wallet_approval_prepare,
+    agent_wallet_approve,
+    agent_wallet_generate,
+    agent_wallet_register,
+    agent_wallet_revoke,
+    agent_wallet_update,
+)
+from accounts.services.api_keys import (
+    api_key_create,
+    api_key_hash,
+    api_key_hash_candidates,
+    api_key_revoke,
+    api_key_touch,
+)
+from accounts.services.audit import audit_log_record, client_ip, request_context, user_agent
+from accounts.services.auth import (
+    SESSION_SID_KEY,
+    SID_CLAIM,
+    SIGN_IN_MODES,
+    SignInResult,
+    SiweExpectations,
+    auth_session_end_portal,
+    auth_session_open_portal,
+    auth_session_revoke,
+    auth_session_touch,
+    auth_sessions_revoke_all,
+    jwt_pair_issue,
+    jwt_refresh,
+    lockout_retry_after,
+    password_sign_in,
+    siwe_challenge_issue,
+    siwe_expectations,
+    siwe_nonce_issue,
+    siwe_nonces_purge,
+    siwe_sign_in,
+)
+from accounts.services.connections import (
+    exchange_connection_create,
+    exchange_connection_delete,
+    exchange_connection_update,
+    supported_venues,
+)
+from accounts.services.encryption import RotationReport, encryption_keys_rotate
+from accounts.services.users import (
+    user_credentials_set,
+    user_kyc_level_set,
+    user_reactivate,
+    user_suspend,
+)
+
+__all__ = [
+    "AGENT_WALLET_VENUES",
+    "SESSION_SID_KEY",
+    "SID_CLAIM",
+    "SIGN_IN_MODES",
+    "ApprovalRequest",
+    "RotationReport",
+    "SignInResult",
+    "SiweExpectations",
+    "agent_wallet_approval_prepare",
+    "agent_wallet_approve",
+    "agent_wallet_generate",
+    "agent_wallet_register",
+    "agent_wallet_revoke",
+    "agent_wallet_update",
+    "api_key_create",
+    "api_key_hash",
+    "api_key_hash_candidates",
+    "api_key_revoke",
+    "api_key_touch",
+    "audit_log_record",
+    "auth_session_end_portal",
+    "auth_session_open_portal",
+    "auth_session_revoke",
+    "auth_session_touch",
+    "auth_sessions_revoke_all",
+    "client_ip",
+    "encryption_keys_rotate",
+    "exchange_connection_create",
+    "exchange_connection_delete",
+    "exchange_connection_update",
+    "jwt_pair_issue",
+    "jwt_refresh",
+    "lockout_retry_after",
+    "password_sign_in",
+    "request_context",
+    "siwe_challenge_issue",
+    "siwe_expectations",
+    "siwe_nonce_issue",
+    "siwe_nonces_purge",
+    "siwe_sign_in",
+    "supported_venues",
+    "user_agent",
+    "user_credentials_set",
+    "user_kyc_level_set",
+    "user_reactivate",
+    "user_suspend",
+]
