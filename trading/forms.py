@@ -1,0 +1,1 @@
+"""Trading: forms (see ARCHITECTURE.md §1 for what belongs here)."""
