@@ -1,0 +1,1 @@
+"""Analytics: consumers (see ARCHITECTURE.md §1 for what belongs here)."""
