@@ -1,0 +1,82 @@
+"""Copy trading's live streams: ``trader.<id>`` (a public trader's fills and positions),
+``leaderboard`` (the ranking) and the ``strategies`` part of the ``account`` snapshot.
+
+Deltas are published by the services after commit (``fill`` and ``position`` by ingestion,
+``leaderboard`` when scores change, ``strategy`` and ``decision`` to the owner's account).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from config import streams
+
+
+def _trader_snapshot_sync(trader_id: str) -> dict[str, Any] | None:
+    from copytrade import selectors
+    from copytrade.services.ingest import trader_event_payload, trader_position_payload
+
+    try:
+        trader = selectors.trader_get(trader_id=trader_id)
+    except Exception:
+        return None
+    return {
+        "trader": {"id": str(trader.pk), "alias": trader.alias, "exchange": trader.exchange},
+        "positions": [
+            trader_position_payload(p) for p in selectors.trader_positions_open(trader=trader)
+        ],
+        "fills": [
+            trader_event_payload(e) for e in selectors.trader_fills_recent(trader=trader, limit=50)
+        ],
+    }
+
+
+async def _authorize_trader(user: Any, stream: str) -> bool:
+    snapshot = await database_sync_to_async(_trader_snapshot_sync)(stream.split(".", 1)[1])
+    return snapshot is not None
+
+
+async def _trader_snapshot(user: Any, stream: str) -> Any:
+    return await database_sync_to_async(_trader_snapshot_sync)(stream.split(".", 1)[1])
+
+
+def _leaderboard_sync() -> dict[str, Any]:
+    from copytrade import selectors
+
+    board = selectors.leaderboard(limit=50)
+    entries = [
+        {k: (str(v) if v is not None and not isinstance(v, int | float | bool | list | str) else v)
+         for k, v in entry.items()}
+        for entry in board["entries"]
+    ]  # fmt: skip
+    return {"kpis_available": board["kpis_available"], "entries": entries}
+
+
+async def _authorize_anyone(user: Any, stream: str) -> bool:
+    return True
+
+
+async def _leaderboard_snapshot(user: Any, stream: str) -> Any:
+    return await database_sync_to_async(_leaderboard_sync)()
+
+
+def _account_strategies(user: Any) -> list[dict[str, Any]]:
+    from copytrade.selectors import strategies_for_account
+
+    return strategies_for_account(user)
+
+
+streams.register(
+    streams.StreamSpec(prefix="trader", authorize=_authorize_trader, snapshot=_trader_snapshot)
+)
+streams.register(
+    streams.StreamSpec(
+        prefix="leaderboard",
+        authorize=_authorize_anyone,
+        snapshot=_leaderboard_snapshot,
+        coalesce_seconds=1.0,
+    )
+)
+streams.register_account_part("strategies", _account_strategies)
