@@ -166,6 +166,34 @@ def api_key_for_websocket(raw_key: str) -> tuple[User, list[str]] | None:
     return api_key.user, list(api_key.scopes)
 
 
+def jwt_user_for_websocket(raw_token: str) -> User | None:
+    """The user of an access token presented in a websocket handshake, or None to refuse.
+
+    settings.TANDEM_WS_JWT_RESOLVER (config/ws_auth.py). Same rules as the API's
+    SessionJWTAuthentication: a valid, unexpired access token of an active user whose session
+    (the ``sid`` claim) is still signed in, so "sign out everywhere" also ends live streams.
+    """
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+    from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+    from accounts.services import SID_CLAIM
+
+    auth = JWTAuthentication()
+    try:
+        validated = auth.get_validated_token(raw_token.encode())
+        user = auth.get_user(validated)
+    except (InvalidToken, TokenError):
+        return None
+    except Exception:  # AuthenticationFailed for unknown or inactive users
+        return None
+    session_id = validated.get(SID_CLAIM)
+    if not isinstance(user, User) or not session_id:
+        return None
+    if not auth_session_is_live(auth_session_id=session_id, user=user):
+        return None
+    return user
+
+
 def api_key_ip_allowed(*, api_key: ApiKey, ip: str | None) -> bool:
     if not api_key.allowed_ips:
         return True

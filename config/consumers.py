@@ -36,6 +36,10 @@ class Subscription:
     spec: streams.StreamSpec
     last_seq: int = 0
     pending: dict[str, Any] = field(default_factory=dict)
+    # Coalescing: the earliest monotonic time the next message may go out, and the task that
+    # sends what is pending then.
+    next_send_at: float = 0.0
+    flusher: asyncio.Future[None] | None = None
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -53,7 +57,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.tokens = RATE_BURST
         self.refilled = time.monotonic()
         self.strikes = 0
-        self.flusher: asyncio.Task[None] | None = None
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -61,8 +64,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(
                 streams.group_name(sub.internal), self.channel_name
             )
-        if getattr(self, "flusher", None):
-            self.flusher.cancel()  # type: ignore[union-attr]
+            if sub.flusher is not None:
+                sub.flusher.cancel()
 
     # ------------------------------------------------------------------ client -> server
 
@@ -170,6 +173,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(
                 streams.group_name(sub.internal), self.channel_name
             )
+            if sub.flusher is not None:
+                sub.flusher.cancel()
         await self.send_json({"type": "unsubscribed", "stream": stream})
 
     # ------------------------------------------------------------------ server -> client
@@ -178,33 +183,55 @@ class StreamConsumer(AsyncWebsocketConsumer):
         event = message["event"]
         sub = self.subscriptions.get(event["stream"])
         if sub is not None:
-            await self.deliver(sub, event)
+            await self.deliver(sub, event, message.get("text"))
 
-    async def deliver(self, sub: Subscription, event: dict[str, Any]) -> None:
+    async def deliver(
+        self, sub: Subscription, event: dict[str, Any], text: str | None = None
+    ) -> None:
+        """``text`` is the event already serialised by the publisher: a broadcast to a thousand
+        sockets then costs one JSON encoding, not a thousand."""
         if event["seq"] <= sub.last_seq:
             return
         if sub.spec.coalesce_seconds <= 0:
             sub.last_seq = event["seq"]
-            await self.send_json(event)
+            await self.send_event(event, text)
             return
         # Latest state per event type wins; trades accumulate so none is dropped.
         if event["type"] == "trade":
-            batch = sub.pending.setdefault("trades", {**event, "type": "trades", "data": []})
+            batch, _ = sub.pending.setdefault(
+                "trades", ({**event, "type": "trades", "data": []}, None)
+            )
             batch["data"].append(event["data"])
             batch["seq"], batch["ts"] = event["seq"], event["ts"]
         else:
-            sub.pending[event["type"]] = event
+            sub.pending[event["type"]] = (event, text)
         sub.last_seq = event["seq"]
-        if self.flusher is None or self.flusher.done():
-            self.flusher = asyncio.ensure_future(self.flush_later(sub.spec.coalesce_seconds))
+        # Leading edge: a quiet stream's update goes out at once (no added latency); within a
+        # window after a send, updates wait and go out together at the window's end, so a busy
+        # market costs a client at most one burst per window.
+        if sub.flusher is not None and not sub.flusher.done():
+            return
+        delay = sub.next_send_at - asyncio.get_running_loop().time()
+        if delay <= 0:
+            await self.flush(sub)
+        else:
+            sub.flusher = asyncio.ensure_future(self.flush_later(sub, delay))
 
-    async def flush_later(self, delay: float) -> None:
+    async def flush_later(self, sub: Subscription, delay: float) -> None:
         await asyncio.sleep(delay)
-        for sub in list(self.subscriptions.values()):
-            pending, sub.pending = sub.pending, {}
-            for event in sorted(pending.values(), key=lambda e: e["seq"]):
-                with contextlib.suppress(Exception):
-                    await self.send_json(event)
+        await self.flush(sub)
+
+    async def flush(self, sub: Subscription) -> None:
+        sub.next_send_at = asyncio.get_running_loop().time() + sub.spec.coalesce_seconds
+        pending, sub.pending = sub.pending, {}
+        for event, text in sorted(pending.values(), key=lambda item: item[0]["seq"]):
+            with contextlib.suppress(Exception):
+                await self.send_event(event, text)
+
+    async def send_event(self, event: dict[str, Any], text: str | None) -> None:
+        await self.send(
+            text_data=text if text is not None else json.dumps(event, cls=streams.StreamEncoder)
+        )
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, cls=streams.StreamEncoder))

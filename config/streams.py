@@ -92,11 +92,13 @@ def _publish(internal: str, public: str, event_type: str, data: Any) -> dict[str
     _, message = _redis().eval(
         _PUBLISH_LUA, 2, seq_key, backlog_key, template, BACKLOG_SIZE, BACKLOG_TTL_SECONDS
     )
+    if isinstance(message, bytes):
+        message = message.decode()
     event: dict[str, Any] = json.loads(message)
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(
-            group_name(internal), {"type": "stream.event", "event": event}
+            group_name(internal), {"type": "stream.event", "event": event, "text": message}
         )
     return event
 

@@ -62,15 +62,9 @@ def _user_for_credentials(
     elif query.get("token"):
         token = query["token"][0]
     if token:
-        from rest_framework_simplejwt.authentication import JWTAuthentication
-        from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-
-        auth = JWTAuthentication()
-        try:
-            validated = auth.get_validated_token(token.encode())
-            return auth.get_user(validated), None
-        except (InvalidToken, TokenError, Exception):  # any failure is anonymous
-            return AnonymousUser(), None
+        resolver = getattr(settings, "TANDEM_WS_JWT_RESOLVER", "")
+        user = import_string(resolver)(token) if resolver else None
+        return (user if user is not None else AnonymousUser()), None
     return AnonymousUser(), None
 
 

@@ -196,6 +196,7 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_response"
 AXES_USERNAME_FORM_FIELD = "username"
 # API keys in websocket handshakes (config/ws_auth.py) are resolved by the accounts app.
 TANDEM_WS_API_KEY_RESOLVER = "accounts.selectors.api_key_for_websocket"
+TANDEM_WS_JWT_RESOLVER = "accounts.selectors.jwt_user_for_websocket"
 
 OTP_TOTP_ISSUER = "Tandem"
 PASSWORD_RESET_TIMEOUT = 3600
@@ -308,12 +309,18 @@ SPECTACULAR_SETTINGS = {
 
 CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # The pub/sub layer: a group_send is one PUBLISH, received once per server process and
+        # fanned out to that process's sockets in memory. The list-based RedisChannelLayer
+        # pushes one message per subscriber and each process pops them one by one, which at
+        # 1,000 sockets on a market stream costs thousands of round trips per tick. What the
+        # pub/sub layer does not keep (a message published while a process is reconnecting) the
+        # streams' own sequence numbers and Redis backlog give back to clients on resume.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [_redis_db(REDIS_URL, 2)],
+            # redis-py 8 defaults socket_timeout to 5 s, which breaks channels_redis's blocking
+            # reads on idle connections (django/channels_redis#422); reads must outlast them.
+            "hosts": [{"address": _redis_db(REDIS_URL, 2), "socket_timeout": 30}],
             "prefix": env("TANDEM_CHANNELS_PREFIX", default="tandem"),
-            "capacity": 1000,
-            "expiry": 30,
         },
     }
 }

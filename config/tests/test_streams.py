@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config import streams
 from config.asgi import application
@@ -18,7 +17,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 @database_sync_to_async
 def _bearer(user: Any) -> list[tuple[bytes, bytes]]:
-    token = str(RefreshToken.for_user(user).access_token)
+    from accounts.services import jwt_pair_issue
+
+    _, tokens = jwt_pair_issue(user=user, method="siwe")
+    token = tokens["access"]
     return [(b"authorization", f"Bearer {token}".encode())]
 
 
@@ -55,6 +57,21 @@ async def test_invalid_jwt_is_closed_with_4401() -> None:
     assert (connected, code) == (False, 4401)
 
 
+async def test_token_of_a_signed_out_session_is_closed_with_4401(user: Any) -> None:
+    from accounts.services import auth_sessions_revoke_all, jwt_pair_issue
+
+    @database_sync_to_async
+    def issue_then_sign_out() -> str:
+        _, tokens = jwt_pair_issue(user=user, method="siwe")
+        auth_sessions_revoke_all(user=user)
+        return tokens["access"]
+
+    token = await issue_then_sign_out()
+    communicator = await connect([(b"authorization", f"Bearer {token}".encode())])
+    connected, code = await communicator.connect()
+    assert (connected, code) == (False, 4401)
+
+
 async def test_foreign_origin_is_refused() -> None:
     communicator = await connect([(b"origin", b"https://evil.example")])
     connected, _ = await communicator.connect()
@@ -80,6 +97,19 @@ async def test_account_event_reaches_owner_only(user: Any, other_user: Any) -> N
     assert await stranger.receive_nothing(timeout=0.5)
     await owner.disconnect()
     await stranger.disconnect()
+
+
+async def test_an_idle_socket_stays_subscribed_past_the_channel_layer_poll(user: Any) -> None:
+    """Regression: with redis-py 8's 5 s default read timeout the channel layer's blocking pop
+    raised after ~5 idle seconds and tore the consumer down."""
+    socket = await connect(await bearer(user))
+    assert (await socket.connect())[0]
+    await subscribe(socket, "account")
+    await receive(socket)  # snapshot
+    assert await socket.receive_nothing(timeout=7, interval=0.5)
+    event = await database_sync_to_async(streams.publish_account)(user.pk, "order", {"id": "o2"})
+    assert await receive(socket) == event
+    await socket.disconnect()
 
 
 async def test_reconnect_with_last_seq_receives_exactly_the_missed_events(user: Any) -> None:
