@@ -21,15 +21,17 @@ is harmless).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -97,10 +99,37 @@ def _publish(internal: str, public: str, event_type: str, data: Any) -> dict[str
     event: dict[str, Any] = json.loads(message)
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(
-            group_name(internal), {"type": "stream.event", "event": event, "text": message}
+        run_in_send_loop(
+            layer.group_send(
+                group_name(internal), {"type": "stream.event", "event": event, "text": message}
+            )
         )
     return event
+
+
+SEND_TIMEOUT_SECONDS = 10.0
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+
+
+def _send_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for channel-layer sends from synchronous code, started on first
+    use. It lives as long as the process, so the layer keeps one Redis connection for it
+    (channels_redis pools per loop) rather than one per call, and it works from threads that
+    already run a loop of their own, where ``async_to_sync`` refuses. A forked child (Celery
+    prefork) starts its own: threads do not survive a fork."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="streams-publish", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
+
+
+def run_in_send_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run_coroutine_threadsafe(coroutine, _send_loop()).result(SEND_TIMEOUT_SECONDS)
 
 
 def publish(stream: str, event_type: str, data: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from config import embedded
 
@@ -426,6 +427,22 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+# Queues per workload, so one kind of work can never starve another: order execution is
+# latency-critical and small; copy fan-out is bursty; ingestion is steady and heavy; billing is
+# periodic and slow. `make run` consumes all five in one worker; production runs a worker pool per
+# queue (Procfile, deploy/systemd, docs/production.md).
+TANDEM_QUEUES = ("execution", "copy", "ingest", "billing", "default")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Priorities order tasks inside a queue (0 lowest, 9 highest). RabbitMQ needs x-max-priority on
+# the queue; the Redis transport emulates it with one list per priority step.
+CELERY_TASK_QUEUE_MAX_PRIORITY = 10
+CELERY_TASK_DEFAULT_PRIORITY = 5
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name, queue_arguments={"x-max-priority": 10}) for name in TANDEM_QUEUES
+]
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    {"queue_order_strategy": "priority", "priority_steps": list(range(10))}
+)
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "billing.tasks.*": {"queue": "billing"},
     "trading.tasks.market_simulator_step": {"queue": "ingest"},
@@ -433,9 +450,32 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "analytics.tasks.buffers_drain_task": {"queue": "ingest"},
     "analytics.tasks.buffer_drain_task": {"queue": "ingest"},
     "analytics.tasks.*": {"queue": "default"},
+    # Leader fills come in on ingest (polling, demo traders, exports); what the engine does with
+    # them for followers (decisions, equities, alignment, outcomes) is the copy queue's work.
     "copytrade.tasks.trader_fills_poll_task": {"queue": "ingest"},
+    "copytrade.tasks.traders_poll_task": {"queue": "ingest"},
+    "copytrade.tasks.trader_events_export_task": {"queue": "ingest"},
     "copytrade.tasks.demo_traders_step_task": {"queue": "ingest"},
-    "copytrade.tasks.*": {"queue": "default"},
+    "copytrade.tasks.*": {"queue": "copy"},
+    "accounts.*": {"queue": "default"},
+}
+# Time limits: a stuck task must end rather than hold a worker slot forever. The soft limit
+# raises inside the task (so it can clean up); the hard limit kills the child. Execution tasks
+# call a venue with its own short timeouts, so anything past half a minute is stuck; billing's
+# monthly statements are the slowest legitimate work.
+CELERY_TASK_SOFT_TIME_LIMIT = 120
+CELERY_TASK_TIME_LIMIT = 150
+CELERY_TASK_ANNOTATIONS: dict[str, dict[str, Any]] = {
+    "trading.tasks.order_submit_task": {"priority": 9, "soft_time_limit": 30, "time_limit": 45},
+    "trading.tasks.order_cancel_task": {"priority": 9, "soft_time_limit": 30, "time_limit": 45},
+    "trading.tasks.orders_submit_bulk_task": {
+        "priority": 8,
+        "soft_time_limit": 60,
+        "time_limit": 75,
+    },
+    "trading.tasks.outbox_sweep_task": {"priority": 3},
+    "copytrade.tasks.decisions_announce_task": {"priority": 7},
+    "billing.tasks.statements_close_task": {"soft_time_limit": 900, "time_limit": 960},
 }
 
 # --------------------------------------------------------------------------- ClickHouse

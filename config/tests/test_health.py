@@ -49,7 +49,9 @@ def test_readyz_names_clickhouse_when_it_is_down(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_readyz_names_redis_and_broker_when_they_are_down(client: Client) -> None:
+def test_readyz_names_redis_and_broker_when_they_are_down(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     closed = f"redis://127.0.0.1:{embedded.free_port()}/1"
     caches = {
         "default": {
@@ -59,6 +61,9 @@ def test_readyz_names_redis_and_broker_when_they_are_down(client: Client) -> Non
         }
     }
     previous = celery_app.conf.broker_url
+    # Celery reads CELERY_BROKER_URL from the environment before its own setting (CI sets it
+    # for the RabbitMQ run), so both must point at the closed port.
+    monkeypatch.setenv("CELERY_BROKER_URL", closed)
     celery_app.conf.broker_url = closed
     try:
         with override_settings(CACHES=caches):
