@@ -432,32 +432,46 @@ CELERY_BEAT_SCHEDULE.update(
 # periodic and slow. `make run` consumes all five in one worker; production runs a worker pool per
 # queue (Procfile, deploy/systemd, docs/production.md).
 TANDEM_QUEUES = ("execution", "copy", "ingest", "billing", "default")
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# A suffix on every queue name keeps one deployment's (or one test's) workers off another's
+# queues on a shared broker.
+TANDEM_QUEUE_SUFFIX = env("TANDEM_QUEUE_SUFFIX", default="")
+
+
+def _queue(name: str) -> dict[str, str]:
+    return {"queue": name + TANDEM_QUEUE_SUFFIX}
+
+
+CELERY_TASK_DEFAULT_QUEUE = "default" + TANDEM_QUEUE_SUFFIX
 # Priorities order tasks inside a queue (0 lowest, 9 highest). RabbitMQ needs x-max-priority on
 # the queue; the Redis transport emulates it with one list per priority step.
 CELERY_TASK_QUEUE_MAX_PRIORITY = 10
 CELERY_TASK_DEFAULT_PRIORITY = 5
 CELERY_TASK_QUEUES = [
-    Queue(name, routing_key=name, queue_arguments={"x-max-priority": 10}) for name in TANDEM_QUEUES
+    Queue(
+        name + TANDEM_QUEUE_SUFFIX,
+        routing_key=name + TANDEM_QUEUE_SUFFIX,
+        queue_arguments={"x-max-priority": 10},
+    )
+    for name in TANDEM_QUEUES
 ]
 CELERY_BROKER_TRANSPORT_OPTIONS.update(
     {"queue_order_strategy": "priority", "priority_steps": list(range(10))}
 )
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
-    "billing.tasks.*": {"queue": "billing"},
-    "trading.tasks.market_simulator_step": {"queue": "ingest"},
-    "trading.tasks.*": {"queue": "execution"},
-    "analytics.tasks.buffers_drain_task": {"queue": "ingest"},
-    "analytics.tasks.buffer_drain_task": {"queue": "ingest"},
-    "analytics.tasks.*": {"queue": "default"},
+    "billing.tasks.*": _queue("billing"),
+    "trading.tasks.market_simulator_step": _queue("ingest"),
+    "trading.tasks.*": _queue("execution"),
+    "analytics.tasks.buffers_drain_task": _queue("ingest"),
+    "analytics.tasks.buffer_drain_task": _queue("ingest"),
+    "analytics.tasks.*": _queue("default"),
     # Leader fills come in on ingest (polling, demo traders, exports); what the engine does with
     # them for followers (decisions, equities, alignment, outcomes) is the copy queue's work.
-    "copytrade.tasks.trader_fills_poll_task": {"queue": "ingest"},
-    "copytrade.tasks.traders_poll_task": {"queue": "ingest"},
-    "copytrade.tasks.trader_events_export_task": {"queue": "ingest"},
-    "copytrade.tasks.demo_traders_step_task": {"queue": "ingest"},
-    "copytrade.tasks.*": {"queue": "copy"},
-    "accounts.*": {"queue": "default"},
+    "copytrade.tasks.trader_fills_poll_task": _queue("ingest"),
+    "copytrade.tasks.traders_poll_task": _queue("ingest"),
+    "copytrade.tasks.trader_events_export_task": _queue("ingest"),
+    "copytrade.tasks.demo_traders_step_task": _queue("ingest"),
+    "copytrade.tasks.*": _queue("copy"),
+    "accounts.*": _queue("default"),
 }
 # Time limits: a stuck task must end rather than hold a worker slot forever. The soft limit
 # raises inside the task (so it can clean up); the hard limit kills the child. Execution tasks
