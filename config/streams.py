@@ -101,7 +101,14 @@ def _publish(internal: str, public: str, event_type: str, data: Any) -> dict[str
     if layer is not None:
         run_in_send_loop(
             layer.group_send(
-                group_name(internal), {"type": "stream.event", "event": event, "text": message}
+                group_name(internal),
+                {
+                    "type": "stream.event",
+                    "stream": public,
+                    "seq": event["seq"],
+                    "kind": event_type,
+                    "text": message,
+                },
             )
         )
     return event
