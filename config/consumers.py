@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +19,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from config import streams
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -40,6 +44,102 @@ class Subscription:
     # sends what is pending then.
     next_send_at: float = 0.0
     flusher: asyncio.Future[None] | None = None
+    # Until the snapshot (or the backlog) has gone out, deltas wait here, so a client never
+    # sees a delta before the snapshot it follows.
+    ready: bool = False
+    early: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
+
+
+def _step_eagerly(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coroutine`` now, up to its first real suspension, and finish it in a task only if
+    it does suspend. A broadcast to a thousand sockets then costs no task per socket (writes
+    to a healthy socket never suspend), while a slow socket (its transport paused) waits in a
+    task of its own instead of holding up everyone after it."""
+    try:
+        waiting = coroutine.send(None)
+    except StopIteration:
+        return
+    except Exception as exc:  # e.g. the socket closed under us: its disconnect cleans up
+        logger.info("live delivery failed: %r", exc)
+        return
+    task = asyncio.ensure_future(_finish(coroutine, waiting))
+    _SLOW_DELIVERIES.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_SLOW_DELIVERIES.discard)
+
+
+_SLOW_DELIVERIES: set[asyncio.Future[None]] = set()
+
+
+async def _finish(coroutine: Coroutine[Any, Any, Any], waiting: Any) -> None:
+    while True:
+        try:
+            if waiting is None:  # a bare yield (asyncio.sleep(0)): give the loop a turn
+                await asyncio.sleep(0)
+                result = None
+            else:
+                result = await waiting
+        except BaseException as exc:  # the awaited future failed: let the coroutine see it
+            try:
+                waiting = coroutine.throw(exc)
+            except StopIteration:
+                return
+            except Exception as error:
+                logger.info("live delivery failed: %r", error)
+                return
+            continue
+        try:
+            waiting = coroutine.send(result)
+        except StopIteration:
+            return
+        except Exception as error:
+            logger.info("live delivery failed: %r", error)
+            return
+
+
+class _Broadcast:
+    """One channel-layer subscription per broadcast stream per process (event loop), fanned out
+    in memory to this process's sockets. Through per-socket channels every event would be
+    queued, decoded and dispatched once per socket; here it is received once."""
+
+    def __init__(self, layer: Any, group: str) -> None:
+        self.layer, self.group = layer, group
+        self.members: dict[StreamConsumer, None] = {}  # insertion-ordered set
+        self.channel = ""
+        self.pump_task: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()
+
+    async def join(self, consumer: StreamConsumer) -> None:
+        async with self.lock:
+            self.members[consumer] = None
+            if self.pump_task is None:
+                self.channel = await self.layer.new_channel("live-broadcast.")
+                await self.layer.group_add(self.group, self.channel)
+                self.pump_task = asyncio.ensure_future(self.pump())
+
+    async def leave(self, consumer: StreamConsumer) -> None:
+        async with self.lock:
+            self.members.pop(consumer, None)
+            if not self.members and self.pump_task is not None:
+                self.pump_task.cancel()
+                self.pump_task = None
+                await self.layer.group_discard(self.group, self.channel)
+
+    async def pump(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            for consumer in list(self.members):
+                _step_eagerly(consumer.stream_event(message))
+
+
+_BROADCASTS: dict[tuple[int, str], _Broadcast] = {}
+
+
+def _broadcast(layer: Any, group: str) -> _Broadcast:
+    key = (id(asyncio.get_running_loop()), group)
+    hub = _BROADCASTS.get(key)
+    if hub is None:
+        hub = _BROADCASTS[key] = _Broadcast(layer, group)
+    return hub
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -60,12 +160,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        for sub in getattr(self, "subscriptions", {}).values():
-            await self.channel_layer.group_discard(
-                streams.group_name(sub.internal), self.channel_name
-            )
-            if sub.flusher is not None:
-                sub.flusher.cancel()
+        for sub in list(getattr(self, "subscriptions", {}).values()):
+            await self._leave(sub)
 
     # ------------------------------------------------------------------ client -> server
 
@@ -144,38 +240,56 @@ class StreamConsumer(AsyncWebsocketConsumer):
         sub = Subscription(stream=stream, internal=internal, spec=spec)
         # Join the group first: deltas published from now on queue up behind this handler, and
         # those already covered by the snapshot or backlog are dropped by their seq.
-        await self.channel_layer.group_add(streams.group_name(internal), self.channel_name)
         self.subscriptions[stream] = sub
+        await self._join(sub)
         await self.send_json({"type": "subscribed", "stream": stream})
-        if since is not None:
-            missed = await database_sync_to_async(streams.backlog_since)(internal, since)
-            if missed is not None:
-                sub.last_seq = since
-                for event in missed:
-                    await self.deliver(sub, event)
-                return
-        seq = await database_sync_to_async(streams.current_seq)(internal)
-        data = await spec.snapshot(self.user, stream)
-        sub.last_seq = seq
-        await self.send_json(
-            {
-                "stream": stream,
-                "type": "snapshot",
-                "seq": seq,
-                "ts": int(time.time() * 1000),
-                "data": data,
-            }
-        )
+        try:
+            if since is not None:
+                missed = await database_sync_to_async(streams.backlog_since)(internal, since)
+                if missed is not None:
+                    sub.last_seq = since
+                    for event in missed:
+                        await self.deliver(sub, event)
+                    return
+            seq = await database_sync_to_async(streams.current_seq)(internal)
+            data = await spec.snapshot(self.user, stream)
+            sub.last_seq = seq
+            await self.send_json(
+                {
+                    "stream": stream,
+                    "type": "snapshot",
+                    "seq": seq,
+                    "ts": int(time.time() * 1000),
+                    "data": data,
+                }
+            )
+        finally:
+            sub.ready = True
+            early, sub.early = sub.early, []
+            for event, text in early:  # anything the snapshot already covers is dropped by seq
+                await self.deliver(sub, event, text)
 
     async def unsubscribe(self, stream: str) -> None:
         sub = self.subscriptions.pop(stream, None)
         if sub is not None:
-            await self.channel_layer.group_discard(
-                streams.group_name(sub.internal), self.channel_name
-            )
-            if sub.flusher is not None:
-                sub.flusher.cancel()
+            await self._leave(sub)
         await self.send_json({"type": "unsubscribed", "stream": stream})
+
+    async def _join(self, sub: Subscription) -> None:
+        group = streams.group_name(sub.internal)
+        if sub.spec.per_user:
+            await self.channel_layer.group_add(group, self.channel_name)
+        else:
+            await _broadcast(self.channel_layer, group).join(self)
+
+    async def _leave(self, sub: Subscription) -> None:
+        group = streams.group_name(sub.internal)
+        if sub.spec.per_user:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        else:
+            await _broadcast(self.channel_layer, group).leave(self)
+        if sub.flusher is not None:
+            sub.flusher.cancel()
 
     # ------------------------------------------------------------------ server -> client
 
@@ -187,8 +301,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if event is None:
             event = {"stream": message["stream"], "seq": message["seq"], "type": message["kind"]}
         sub = self.subscriptions.get(event["stream"])
-        if sub is not None:
-            await self.deliver(sub, event, message.get("text"))
+        if sub is None:
+            return
+        if not sub.ready:
+            sub.early.append((event, message.get("text")))
+            return
+        await self.deliver(sub, event, message.get("text"))
 
     async def deliver(
         self, sub: Subscription, event: dict[str, Any], text: str | None = None
