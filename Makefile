@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-embedded lint format bench chaos browser stop clean help
+.PHONY: run test test-embedded test-restart lint format bench chaos browser stop clean help
 
 help:
 	@echo "make run    - build everything, start web + worker + beat on embedded stores, demo data"
@@ -41,6 +41,10 @@ test: $(STAMP) browser
 test-embedded: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL -u CLICKHOUSE_URL -u CELERY_BROKER_URL \
 	  $(PY) -m pytest -q -p no:cacheprovider -m embedded $(PYTEST_ARGS)
+
+# The analytics suite on a fresh embedded ClickHouse, then again after a restart with its data kept.
+test-restart: $(STAMP)
+	$(PY) -m analytics.tests.restart_suite
 
 chaos: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m chaos --run-chaos $(PYTEST_ARGS)

@@ -1,31 +1,40 @@
 """ClickHouse benchmarks: tick ingestion through the service, and candle queries vs PostgreSQL.
 
     .venv/bin/python -m bench.bench_clickhouse [--part ingest|candles|all] [--rows N] [--json]
+                                               [--full]
+
+ClickHouse is an embedded server of the bench's own (same code path as the shared one under
+``var/``, which other processes on the machine would be querying meanwhile), unless
+``CLICKHOUSE_URL`` is set: then that server or cluster is measured.
 
 (a) ``tick_ingest_rows_per_s`` -- ``analytics.services.market_ticks_ingest`` (every quality
     check, then the columnar insert through clickhouse-driver and the embedded native-protocol
     server into ``market_ticks_raw`` with its candle views) on 1,000,000 ticks of six markets,
     against a raw chDB insert of the same rows into the same schema in this process (chDB's
     streaming ``Native`` insert of the pre-encoded block, and ``INSERT ... SELECT * FROM
-    Python(df)``; the faster one is the baseline). Five rounds after warm-ups, service and
-    baseline taking turns on the same new rows, tables emptied before each; the ratio is the
-    median of the paired rounds (robust to other load on the machine). Targets: ratio >= 0.8,
-    and >= 1,000,000 rows/s. Also printed: the same rows through the Redis buffer (enqueue in
-    1,000-row batches + drain), for context.
+    Python(df)``; the faster one is the baseline). Seven rounds after warm-ups, service and
+    baseline taking turns on the same new rows (who goes first alternates), tables emptied
+    before each; the ratio is the median of the paired rounds. Targets: ratio >= 0.8, and
+    >= 1,000,000 rows/s. When a target is missed the note says by how much and what the
+    machine was doing (load average, the raw baseline's own rate, the best round). Also
+    printed: the same rows through the Redis buffer (enqueue in 1,000-row batches + drain).
 
 (b) ``candles_1h_query_speedup`` -- 10,000,000 ticks (six markets, ~6.6 days) written to
     ClickHouse (``INSERT ... SELECT`` from ``numbers()``, through the materialized views) and
     to PostgreSQL (``generate_series``, same integer formula, so both hold identical rows; the
-    results are compared). Timed, median of five runs:
+    results are compared), both loads at once. Timed after a warm run:
 
     * headline: 1-hour candles of every market over all 10 M ticks -- ClickHouse rolling its
       1-minute candles (the views' output) up to 1 hour vs PostgreSQL computing the same candles
       from its ticks table (GROUP BY hour + first/last looked up by sequence through an index --
-      the fast way to write it there; PostgreSQL has no continuous aggregate);
+      the fast way to write it there; PostgreSQL has no incremental aggregate);
     * like for like: the same first/last/max/min/sum/count query over the 10 M raw ticks on
-      both; and both rolling a 1-minute candle table up to 1 hour.
+      both; with ``--full`` also both rolling a 1-minute candle table up to 1 hour (about 1x:
+      what the headline gains is the view keeping 1-minute candles as ticks arrive).
 
-    Target: headline ratio >= 10.
+    ClickHouse figures are medians of five (raw ticks: three) runs after a warm one;
+    PostgreSQL's candle query takes ~20 s a run here, so it is timed once, after a scan that
+    brings the table into memory. Target: headline ratio >= 10.
 
 Each part uses scratch databases (ClickHouse ``bench_ch_*``, PostgreSQL ``bench_candles_*``)
 dropped at the end, and its own Redis key prefix.
@@ -42,16 +51,22 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 TICK_RATIO_TARGET = 0.8
 TICK_ABSOLUTE_TARGET = 1_000_000
-ROUNDS = 5
+ROUNDS = 7
 CANDLE_TARGET = 10.0
+# Read before Django starts: the settings export the embedded server's URL into the
+# environment for child processes, so afterwards it is always set.
+CLICKHOUSE_URL_GIVEN = bool(os.environ.get("CLICKHOUSE_URL", "").strip())
 SYMBOLS = ["BTC", "ETH", "SOL", "ARB", "DOGE", "kPEPE"]
 BASE_PRICES = [95_000, 3_300, 180, 0.8, 0.25, 0.012]
 
@@ -62,6 +77,55 @@ def _setup_django() -> None:
     import django
 
     django.setup()
+
+
+_server_in_use = ""
+_server_pid: int | None = None
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of another process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _own_server() -> Iterator[str]:
+    """The ClickHouse the bench measures: ``CLICKHOUSE_URL`` when it is set (a real server or
+    cluster), otherwise an embedded server of the bench's own on a scratch directory.
+
+    The shared embedded server under ``var/`` also serves every other process on the machine
+    (``make run``, test runs of other apps): one chDB process, so their queries would queue
+    with the measured insert and colour one side of a ratio whose other side (raw chDB in this
+    process) they cannot touch. Its own server is the same code path, measured alone."""
+    from django.conf import settings
+
+    global _server_in_use, _server_pid
+    if CLICKHOUSE_URL_GIVEN:
+        yield "CLICKHOUSE_URL"
+        return
+    if _server_in_use:  # run(): both parts on one server, started once
+        yield _server_in_use
+        return
+    from analytics.clickhouse.embedded_server import spawn
+
+    directory = tempfile.mkdtemp(prefix="bench-chserver-")
+    server = spawn(Path(directory) / "data", log_file=Path(directory) / "server.log")
+    previous = settings.CLICKHOUSE_URL
+    settings.CLICKHOUSE_URL = f"clickhouse://default@{server.host}:{server.port}/default"
+    _server_in_use = f"own embedded server (pid {server.process.pid})"
+    _server_pid = server.process.pid
+    try:
+        yield _server_in_use
+    finally:
+        _server_in_use = ""
+        _server_pid = None
+        from analytics.clickhouse.client import get_client
+
+        get_client().close()
+        settings.CLICKHOUSE_URL = previous
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _scratch_clickhouse(prefix: str) -> tuple[str, Any]:
@@ -149,7 +213,9 @@ ROUND_TABLES = (
 )
 
 
-def _service_round(arrays: dict[str, Any], round_no: int) -> float:
+def _service_round(arrays: dict[str, Any], round_no: int) -> tuple[float, float | None]:
+    """Rows/s, and CPU seconds spent on it (this process + the server; None when the server
+    is not ours to watch)."""
     from analytics import services
     from analytics.batches import TickBatch
     from analytics.clickhouse.client import get_client
@@ -157,12 +223,18 @@ def _service_round(arrays: dict[str, Any], round_no: int) -> float:
     for table in ROUND_TABLES:
         get_client().command(f"TRUNCATE TABLE {table}")
     batch = TickBatch.from_arrays(**arrays)
+    pid = _server_pid
+    server_cpu = _process_cpu_seconds(pid) if pid else 0.0
+    cpu = time.process_time()
     started = time.perf_counter()
     result = services.market_ticks_ingest(batch=batch, batch_id=f"bench-{round_no}")
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     if result.accepted != len(batch):
         raise SystemExit(f"the service quarantined {result.quarantined}: the bench data is off")
-    return len(batch) / elapsed
+    if not pid:
+        return len(batch) / elapsed, None
+    return len(batch) / elapsed, cpu + _process_cpu_seconds(pid) - server_cpu
 
 
 class _RawChdb:
@@ -188,9 +260,10 @@ class _RawChdb:
         for table in ROUND_TABLES:
             self.conn.query(f"TRUNCATE TABLE b.{table}", "TSV")
 
-    def rates(self, arrays: dict[str, Any]) -> tuple[float, float]:
+    def rates(self, arrays: dict[str, Any]) -> tuple[float, float, float]:
         """Rows/s of the same rows two ways: the streaming Native insert of the pre-encoded
-        block (encoding not timed), and INSERT ... SELECT * FROM Python(DataFrame)."""
+        block (encoding not timed), and INSERT ... SELECT * FROM Python(DataFrame); and the
+        CPU seconds of the faster one (chDB's threads are this process's)."""
         import pandas as pd
 
         conn = self.conn
@@ -226,16 +299,20 @@ class _RawChdb:
         native = conn.query("SELECT * FROM b.staging", "Native").bytes()
         conn.query("DROP TABLE b.staging", "TSV")
         self._empty()
+        cpu = time.process_time()
         started = time.perf_counter()
         inserter = conn.send_insert("INSERT INTO b.market_ticks_raw", "Native")
         conn.insert_append(inserter, native)
         conn.insert_done(inserter)
         native_rate = len(frame) / (time.perf_counter() - started)
+        native_cpu = time.process_time() - cpu
         self._empty()
+        cpu = time.process_time()
         started = time.perf_counter()
         conn.query("INSERT INTO b.market_ticks_raw SELECT * FROM Python(frame)", "TSV")
         python_rate = len(frame) / (time.perf_counter() - started)
-        return native_rate, python_rate
+        python_cpu = time.process_time() - cpu
+        return native_rate, python_rate, native_cpu if native_rate >= python_rate else python_cpu
 
 
 def _buffered_rate(rows: int) -> float:
@@ -257,6 +334,12 @@ def _buffered_rate(rows: int) -> float:
 
 def run_ingest(rows: int = 1_000_000) -> list[dict[str, Any]]:
     _setup_django()
+    with _own_server() as server:
+        results = _run_ingest(rows)
+    return [{**result, "clickhouse": server} for result in results]
+
+
+def _run_ingest(rows: int) -> list[dict[str, Any]]:
     prefix = f"bench-ch-{uuid.uuid4().hex[:8]}:"
     name, admin = _scratch_clickhouse(prefix)
     try:
@@ -274,12 +357,25 @@ def run_ingest(rows: int = 1_000_000) -> list[dict[str, Any]]:
             # Service and baseline take turns on the same rows, so both see the same machine
             # (other processes, CPU clock); the ratio is the median of the paired rounds.
             service_rates, native_rates, python_rates, ratios = [], [], [], []
+            service_cpu: list[float] = []
+            raw_cpu: list[float] = []
+            load_before = os.getloadavg()[0]
             for index, arrays in enumerate(_rounds(rows, ROUNDS, rng)):
-                service_rates.append(_service_round(arrays, index))
-                native, python_df = raw.rates(arrays)
+                # Who goes first alternates: a drift in the machine's load favours neither.
+                if index % 2:
+                    native, python_df, baseline_cpu = raw.rates(arrays)
+                    rate, cpu = _service_round(arrays, index)
+                else:
+                    rate, cpu = _service_round(arrays, index)
+                    native, python_df, baseline_cpu = raw.rates(arrays)
+                service_rates.append(rate)
+                if cpu is not None:
+                    service_cpu.append(cpu)
+                    raw_cpu.append(baseline_cpu)
                 native_rates.append(native)
                 python_rates.append(python_df)
                 ratios.append(service_rates[-1] / max(native, python_df))
+            load_after = os.getloadavg()[0]
         finally:
             raw.close()
         service = statistics.median(service_rates)
@@ -290,7 +386,34 @@ def run_ingest(rows: int = 1_000_000) -> list[dict[str, Any]]:
     finally:
         _drop_scratch(name, admin, prefix)
     baseline = max(native, python_df)
-    return [
+    met = ratio >= TICK_RATIO_TARGET and service >= TICK_ABSOLUTE_TARGET
+    best_service = max(service_rates)
+    best_raw = max(max(native_rates), max(python_rates))
+    note = (
+        "market_ticks_ingest (quality checks + native insert via the embedded server, candle "
+        "views included) vs raw chDB into the same schema; median of paired rounds"
+    )
+    if not met:
+        gaps = []
+        if ratio < TICK_RATIO_TARGET:
+            gaps.append(f"ratio {ratio:.2f} < {TICK_RATIO_TARGET}")
+        if service < TICK_ABSOLUTE_TARGET:
+            gaps.append(f"{service:,.0f} rows/s < {TICK_ABSOLUTE_TARGET:,}")
+        note += (
+            f". GAP: {'; '.join(gaps)}. Machine: load average {load_before:.1f} -> "
+            f"{load_after:.1f} on {os.cpu_count()} cores (other processes); raw chDB itself "
+            f"ran at {baseline:,.0f} rows/s (median). Best round: service {best_service:,.0f}, "
+            f"raw chDB {best_raw:,.0f} rows/s; ratios per round {[round(r, 2) for r in ratios]}"
+        )
+        if service_cpu:
+            service_s, raw_s = _per_million(service_cpu, rows), _per_million(raw_cpu, rows)
+            note += (
+                f". CPU per 1,000,000 rows: service {service_s:.2f} s (this process + the "
+                f"server: quality checks, the protocol hop, the same chDB insert), raw "
+                f"chDB {raw_s:.2f} s, ratio {raw_s / service_s:.2f}: what the wall-clock ratio "
+                "tends to on cores of its own; below that is time spent waiting for a core"
+            )
+    figures: list[dict[str, Any]] = [
         {
             "name": "tick_ingest_rows_per_s",
             "value": round(service),
@@ -299,14 +422,16 @@ def run_ingest(rows: int = 1_000_000) -> list[dict[str, Any]]:
             "ratio": round(ratio, 3),
             "target": TICK_RATIO_TARGET,
             "absolute_target": TICK_ABSOLUTE_TARGET,
-            "met": ratio >= TICK_RATIO_TARGET and service >= TICK_ABSOLUTE_TARGET,
+            "met": met,
             "rows": rows,
             "rounds": ROUNDS,
             "paired_ratios": [round(r, 3) for r in ratios],
+            "service_rows_per_s_rounds": [round(r) for r in service_rates],
+            "best_service_rows_per_s": round(best_service),
             "raw_chdb_native_rows_per_s": round(native),
             "raw_chdb_python_df_rows_per_s": round(python_df),
-            "note": "market_ticks_ingest (quality checks + native insert via the embedded "
-            "server, candle views included) vs raw chDB into the same schema",
+            "load_average": [round(load_before, 2), round(load_after, 2)],
+            "note": note,
         },
         {
             "name": "tick_ingest_via_redis_buffer_rows_per_s",
@@ -318,6 +443,26 @@ def run_ingest(rows: int = 1_000_000) -> list[dict[str, Any]]:
             "note": "enqueue 1,000-row batches into Redis + drain (context, no target)",
         },
     ]
+    if service_cpu:
+        cpu_ratio = _per_million(raw_cpu, rows) / _per_million(service_cpu, rows)
+        figures.append(
+            {
+                "name": "tick_ingest_cpu_efficiency",
+                "value": round(rows / statistics.median(service_cpu)),
+                "unit": "rows per CPU-second",
+                "baseline": round(rows / statistics.median(raw_cpu)),
+                "ratio": round(cpu_ratio, 3),
+                "target": None,
+                "note": "the same rounds in CPU seconds (service: this process + the embedded "
+                "server; raw: chDB's threads in this process); what the wall-clock ratio "
+                "approaches when the cores are not shared with other processes (context)",
+            }
+        )
+    return figures
+
+
+def _per_million(seconds: list[float], rows: int) -> float:
+    return statistics.median(seconds) * 1_000_000 / rows
 
 
 # ======================================================================================
@@ -341,8 +486,9 @@ SELECT
     number + 1
 FROM numbers({rows:UInt64})
 """
+# UNLOGGED: no WAL for a scratch table (a faster load; queries read it the same way).
 _PG_SCHEMA = """
-CREATE TABLE ticks (
+CREATE UNLOGGED TABLE ticks (
     ts timestamptz NOT NULL, symbol text NOT NULL, price numeric(18, 8) NOT NULL,
     volume numeric(18, 8) NOT NULL, seq bigint NOT NULL
 )
@@ -369,7 +515,7 @@ FROM b JOIN ticks o ON o.seq = b.s0 JOIN ticks c ON c.seq = b.s1
 ORDER BY b.symbol, b.bucket
 """
 _PG_MINUTES = """
-CREATE TABLE ohlcv_1m AS
+CREATE UNLOGGED TABLE ohlcv_1m AS
 WITH b AS (
     SELECT symbol, date_trunc('minute', ts) AS bucket, min(seq) AS s0, max(seq) AS s1,
            max(price) AS high, min(price) AS low, sum(volume) AS volume, count(*) AS n
@@ -404,8 +550,10 @@ GROUP BY symbol, bucket ORDER BY symbol, bucket
 """
 
 
-def _timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
-    fn()  # warm caches
+def _timed(
+    fn: Callable[[], Any], repeat: int = 5, warm: Callable[[], Any] | None = None
+) -> tuple[float, Any]:
+    (warm or fn)()  # warm caches
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
@@ -424,8 +572,16 @@ def _normalise(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return out
 
 
-def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
+def run_candles(rows: int = 10_000_000, *, full: bool = False) -> list[dict[str, Any]]:
+    """``full`` adds the like-for-like rollup of a 1-minute table on PostgreSQL too (building
+    that table is another full pass over 10 M rows: past the two-minute budget here)."""
     _setup_django()
+    with _own_server() as server:
+        results = _run_candles(rows, full=full)
+    return [{**result, "clickhouse": server} for result in results]
+
+
+def _run_candles(rows: int, *, full: bool) -> list[dict[str, Any]]:
     import psycopg
     from psycopg import sql
 
@@ -439,7 +595,9 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
 
     params = django_connection.get_connection_params()
     connect = {k: params[k] for k in ("host", "port", "user", "password") if params.get(k)}
-    db = {"NAME": params["dbname"]}
+    # CREATE/DROP DATABASE from the maintenance database: the configured one need not exist
+    # (a test-settings run names a database only its test runner creates).
+    db = {"NAME": "postgres"}
     base = (datetime.now(tz=UTC) - timedelta(days=8)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
@@ -448,29 +606,54 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
         root.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg_name)))
     try:
         ch = get_client()
-        started = time.perf_counter()
-        ch.command(
-            _CH_FILL,
-            {"base": base.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows},
-            settings={"max_execution_time": 600},
-        )
-        figures["clickhouse_load_s"] = round(time.perf_counter() - started, 1)
-        with psycopg.connect(dbname=pg_name, autocommit=True, **connect) as pg:
-            pg.execute(_PG_SCHEMA)
+
+        def load_clickhouse() -> None:
             started = time.perf_counter()
-            pg.execute(_PG_FILL, {"base": base, "last": rows - 1})
-            pg.execute("CREATE INDEX ticks_seq ON ticks (seq)")
-            pg.execute("ANALYZE ticks")
-            pg.execute(_PG_MINUTES)
-            pg.execute("CREATE INDEX ohlcv_1m_s ON ohlcv_1m (symbol, s0)")
-            pg.execute("CREATE INDEX ohlcv_1m_e ON ohlcv_1m (symbol, s1)")
-            pg.execute("ANALYZE ohlcv_1m")
-            figures["postgres_load_s"] = round(time.perf_counter() - started, 1)
+            ch.command(
+                _CH_FILL,
+                {"base": base.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows},
+                settings={"max_execution_time": 600},
+            )
+            figures["clickhouse_load_s"] = round(time.perf_counter() - started, 1)
+
+        # Both engines load at once (each works in its own server process): the loads are
+        # not what is measured, and one after the other they would take most of the budget.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ch_loaded = pool.submit(load_clickhouse)
+            with psycopg.connect(dbname=pg_name, autocommit=True, **connect) as pg:
+                pg.execute(_PG_SCHEMA)
+                started = time.perf_counter()
+                pg.execute(_PG_FILL, {"base": base, "last": rows - 1})
+                pg.execute("CREATE INDEX ticks_seq ON ticks (seq)")
+                # What a maintained table looks like: visibility map and hint bits set.
+                pg.execute("VACUUM ANALYZE ticks")
+                figures["postgres_load_s"] = round(time.perf_counter() - started, 1)
+                if full:
+                    started = time.perf_counter()
+                    pg.execute(_PG_MINUTES)
+                    pg.execute("CREATE INDEX ohlcv_1m_s ON ohlcv_1m (symbol, s0)")
+                    pg.execute("CREATE INDEX ohlcv_1m_e ON ohlcv_1m (symbol, s1)")
+                    pg.execute("ANALYZE ohlcv_1m")
+                    figures["postgres_1m_table_s"] = round(time.perf_counter() - started, 1)
+            ch_loaded.result()
+        with psycopg.connect(dbname=pg_name, autocommit=True, **connect) as pg:
             limits = {"max_execution_time": 120}
             ch_rollup_s, ch_rollup = _timed(lambda: ch.execute(_CH_CANDLES_ROLLUP, settings=limits))
-            ch_raw_s, ch_raw = _timed(lambda: ch.execute(_CH_CANDLES_RAW, settings=limits))
-            pg_raw_s, pg_raw = _timed(lambda: pg.execute(_PG_CANDLES_RAW).fetchall(), repeat=3)
-            pg_rollup_s, pg_rollup = _timed(lambda: pg.execute(_PG_CANDLES_ROLLUP).fetchall())
+            ch_raw_s, ch_raw = _timed(
+                lambda: ch.execute(_CH_CANDLES_RAW, settings=limits), repeat=3
+            )
+            # ~20 s a run here: timed once (the budget is two minutes), after a scan that puts
+            # the table in memory (VACUUM at load time already set its hint bits).
+            pg_raw_s, pg_raw = _timed(
+                lambda: pg.execute(_PG_CANDLES_RAW).fetchall(),
+                repeat=1,
+                warm=lambda: pg.execute("SELECT count(*), sum(volume) FROM ticks").fetchall(),
+            )
+            pg_rollup_s, pg_rollup = (
+                _timed(lambda: pg.execute(_PG_CANDLES_ROLLUP).fetchall())
+                if full
+                else (None, ch_rollup)
+            )
             # The public API's query for one market (the 1-hour aggregate table), without the
             # symbol lookup in PostgreSQL and the Redis cache around it.
             api_params = {
@@ -495,7 +678,8 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
             )
         _drop_scratch(name, admin, prefix)
     speedup = pg_raw_s / ch_rollup_s
-    return [
+    like_for_like = pg_raw_s / ch_raw_s
+    results: list[dict[str, Any]] = [
         {
             "name": "candles_1h_query_speedup",
             "value": round(ch_rollup_s * 1000, 1),
@@ -505,8 +689,11 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
             "target": CANDLE_TARGET,
             "rows": rows,
             "candles": len(ch_rollup),
-            "note": f"1-hour candles of 6 markets over {rows:,} ticks: ClickHouse rolling up "
-            "its 1-minute candles vs PostgreSQL computing them from its ticks; results identical",
+            "note": f"1-hour candles of 6 markets over {rows:,} ticks: ClickHouse rolls up the "
+            "1-minute candles its materialized view keeps as ticks arrive (that cost is in the "
+            "ingestion figure) vs PostgreSQL, which has no incremental aggregate, computing them "
+            "from its ticks (first/last by sequence through an index); results identical. "
+            f"Same SQL over the raw ticks on both: {like_for_like:.1f}x (next figure)",
             **figures,
         },
         {
@@ -514,19 +701,27 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
             "value": round(ch_raw_s * 1000, 1),
             "unit": "ms",
             "baseline": round(pg_raw_s * 1000, 1),
-            "ratio": round(pg_raw_s / ch_raw_s, 1),
+            "ratio": round(like_for_like, 1),
             "target": None,
-            "note": f"like for like: the same candle query over the {rows:,} raw ticks on both",
+            "note": f"like for like: the same candle query over the {rows:,} raw ticks on both "
+            "(context; load average at the end "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
         },
-        {
-            "name": "candles_1m_to_1h_rollup_speedup",
-            "value": round(ch_rollup_s * 1000, 1),
-            "unit": "ms",
-            "baseline": round(pg_rollup_s * 1000, 1),
-            "ratio": round(pg_rollup_s / ch_rollup_s, 1),
-            "target": None,
-            "note": "like for like: both roll a 1-minute candle table up to 1 hour",
-        },
+    ]
+    if pg_rollup_s is not None:
+        results.append(
+            {
+                "name": "candles_1m_to_1h_rollup_speedup",
+                "value": round(ch_rollup_s * 1000, 1),
+                "unit": "ms",
+                "baseline": round(pg_rollup_s * 1000, 1),
+                "ratio": round(pg_rollup_s / ch_rollup_s, 1),
+                "target": None,
+                "note": "like for like: both roll a 1-minute candle table up to 1 hour (about "
+                "1x: the gain of the headline is the view keeping 1-minute candles on insert)",
+            }
+        )
+    results.append(
         {
             "name": "candles_api_1h_one_market_ms",
             "value": round(api_s * 1000, 2),
@@ -535,12 +730,23 @@ def run_candles(rows: int = 10_000_000) -> list[dict[str, Any]]:
             "ratio": None,
             "target": None,
             "note": "analytics.selectors.candles(interval='1h') for one market, one week",
-        },
-    ]
+        }
+    )
+    return results
 
 
 def run() -> list[dict[str, Any]]:
-    return [*run_ingest(), *run_candles()]
+    """Tick ingestion; the candle comparison is bench_clickhouse_candles (each module stays
+    within the two-minute budget of `make bench`)."""
+    _setup_django()
+    with _own_server():
+        return run_ingest()
+
+
+def run_candles_bench() -> list[dict[str, Any]]:
+    _setup_django()
+    with _own_server():
+        return run_candles()
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -548,6 +754,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--part", choices=["ingest", "candles", "all"], default="all")
     parser.add_argument("--rows", type=int, default=None, help="rows for the chosen part")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="candles: also roll a PostgreSQL 1-minute table up (past the 2-minute budget)",
+    )
     args = parser.parse_args(argv)
     results: list[dict[str, Any]] = []
     if args.part in ("ingest", "all"):
@@ -556,7 +767,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         )
     if args.part in ("candles", "all"):
         results += run_candles(
-            **({"rows": args.rows} if args.rows and args.part == "candles" else {})
+            **({"rows": args.rows} if args.rows and args.part == "candles" else {}),
+            full=args.full,
         )
     if args.json:
         print(json.dumps(results))

@@ -884,7 +884,7 @@ class ClickHouse:
 # --------------------------------------------------------------------------- Django glue
 
 _default_client: ClickHouse | None = None
-_default_key: tuple[str, str] | None = None
+_default_key: tuple[str, str, str] | None = None
 _default_lock = threading.Lock()
 
 
@@ -909,19 +909,31 @@ def get_client() -> ClickHouse:
     global _default_client, _default_key
     from django.conf import settings
 
-    key = (settings.CLICKHOUSE_URL, configured_database())
+    cluster = str(getattr(settings, "CLICKHOUSE_CLUSTER", "") or "")
+    key = (settings.CLICKHOUSE_URL, configured_database(), cluster)
     with _default_lock:
         if _default_client is None or _default_key != key:
             if _default_client is not None:
                 _default_client.close()
-            url, database = key
+            url, database, _ = key
             bootstrap = ClickHouse(url, database="default", pool_size=1)
             try:
                 bootstrap.ensure_database(database)
             finally:
                 bootstrap.close()
-            _default_client = ClickHouse(
-                url, database=database, settings=getattr(settings, "CLICKHOUSE_SETTINGS", {})
-            )
+            _default_client = ClickHouse(url, database=database, settings=default_settings())
             _default_key = key
         return _default_client
+
+
+def default_settings() -> dict[str, Any]:
+    """Query settings of the process-wide client: settings.CLICKHOUSE_SETTINGS, and on a
+    cluster synchronous inserts into the Distributed tables -- the insert returns once the shard
+    holds the block (or fails, and the batch stays buffered for a retry), so at-least-once
+    delivery with deduplication tokens holds across shards (docs/clickhouse-cluster.md)."""
+    from django.conf import settings
+
+    values = dict(getattr(settings, "CLICKHOUSE_SETTINGS", {}) or {})
+    if getattr(settings, "CLICKHOUSE_CLUSTER", ""):
+        values.setdefault("distributed_foreground_insert", 1)
+    return values

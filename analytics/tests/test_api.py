@@ -379,3 +379,51 @@ def test_markets_page_is_public_and_shows_candles(market: dict[str, Any], client
     bad = client.get("/analytics/markets/", {"symbol": "BTC'; DROP TABLE x; --", "interval": "1h"})
     assert bad.status_code == 200
     assert "No candles" in bad.content.decode()
+
+
+# ------------------------------------------------------------------ bad input, every endpoint
+
+RANGED: list[tuple[str, dict[str, str], bool]] = [
+    ("candles", {"symbol": "BTC", "exchange": "paper", "interval": "1h"}, False),
+    ("funding", {"symbol": "BTC", "exchange": "paper"}, False),
+    ("heatmap", {"symbol": "BTC", "exchange": "paper"}, False),
+    ("copy-performance", {}, False),
+    ("trader-equity", {}, True),  # dates, not instants
+]
+
+
+@pytest.mark.parametrize(("endpoint", "base", "dates"), RANGED)
+def test_every_ranged_endpoint_names_a_reversed_or_oversized_range(
+    clickhouse: ClickHouse,
+    symbols: Any,
+    user_client: APIClient,
+    endpoint: str,
+    base: dict[str, str],
+    dates: bool,
+) -> None:
+    kwargs = {}
+    if endpoint == "trader-equity":
+        kwargs["trader_id"] = leader("ranged", ["swing"]).pk
+    day = (lambda d: d) if dates else (lambda d: f"{d}T00:00:00Z")
+    target = url(endpoint, **kwargs)
+    ok = user_client.get(target, {**base, "start": day("2026-01-01"), "end": day("2026-01-02")})
+    assert ok.status_code == 200, ok.content  # the same query with a sane range is served
+    reversed_range = {"start": day("2026-01-02"), "end": day("2026-01-01")}
+    assert "start" in problem_fields(user_client.get(target, {**base, **reversed_range}))
+    # Thirty years is past every endpoint's bound (the longest, the equity curve, is ten).
+    oversized = {"start": day("1996-01-01"), "end": day("2026-01-01")}
+    assert "end" in problem_fields(user_client.get(target, {**base, **oversized}))
+
+
+@pytest.mark.parametrize("endpoint", ["candles", "funding", "heatmap"])
+def test_every_market_endpoint_names_an_unknown_symbol(
+    clickhouse: ClickHouse, symbols: Any, api_client: APIClient, endpoint: str
+) -> None:
+    base = {"exchange": "paper", **({"interval": "1h"} if endpoint == "candles" else {})}
+    assert api_client.get(url(endpoint), {**base, "symbol": "BTC"}).status_code == 200
+    # Well-formed but not listed on that venue, and listed but on another venue.
+    assert problem_fields(api_client.get(url(endpoint), {**base, "symbol": "NOTACOIN"})) == {
+        "symbol"
+    }
+    other_venue = {**base, "symbol": "BTC", "exchange": "binance"}
+    assert problem_fields(api_client.get(url(endpoint), other_venue)) == {"symbol"}

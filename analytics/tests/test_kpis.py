@@ -36,14 +36,16 @@ def make_trader(alias: str = "leader", tags: list[str] | None = None) -> Trader:
 # --------------------------------------------------------------------------- the reference
 
 
-def reference(
+def reference_days(
     fills: list[dict[str, Any]],
     *,
     as_of: date,
     base: Decimal = BASE,
     samples: dict[date, Decimal] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """KPIs straight from Hyperliquid fills with pandas: written apart from analytics.kpis."""
+) -> pd.DataFrame:
+    """Per-day figures straight from Hyperliquid fills with pandas, apart from analytics.kpis:
+    net PnL, fees, volume, trades, closing and winning fills, gross profit/loss, the equity at
+    the start of the day and the day's return."""
     df = pd.DataFrame(fills)
     df["day"] = pd.to_datetime(df["time"], unit="ms", utc=True).dt.date
     dec = lambda col: df[col].map(Decimal)  # noqa: E731
@@ -98,7 +100,19 @@ def reference(
     by_day["r"] = [
         float(n / e) if e > 0 else 0.0 for n, e in zip(by_day["net"], starts, strict=True)
     ]
+    return by_day
 
+
+def reference(
+    fills: list[dict[str, Any]],
+    *,
+    as_of: date,
+    base: Decimal = BASE,
+    samples: dict[date, Decimal] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """KPIs over 1d/7d/30d/all from the per-day reference (pandas/numpy only)."""
+    by_day = reference_days(fills, as_of=as_of, base=base, samples=samples)
+    days = by_day.index
     out = {}
     for period, length in WINDOWS.items():
         w = by_day if length is None else by_day[by_day.index >= as_of - timedelta(days=length - 1)]
@@ -168,6 +182,41 @@ def assert_matches(got: dict[str, Any], want: dict[str, Any]) -> None:
     assert abs(got["copy_score"] - want["copy_score"]) <= Decimal("0.01")
 
 
+def assert_days_match(
+    ch: ClickHouse,
+    trader: Trader,
+    fills: list[dict[str, Any]],
+    *,
+    as_of: date,
+    samples: dict[date, Decimal] | None = None,
+) -> int:
+    """Every stored daily row (trader_kpis_day) equals the pandas per-day reference."""
+    want = reference_days(fills, as_of=as_of, samples=samples)
+    rows = ch.query_dicts(
+        """
+        SELECT date, net_pnl, fees, volume, trade_count, closing_count, win_count,
+               gross_profit, gross_loss, equity_start, return_pct
+        FROM trader_kpis_day FINAL WHERE trader_id = {t:String} ORDER BY date
+        """,
+        {"t": str(trader.pk)},
+    )
+    assert [r["date"] for r in rows] == list(want.index)
+    eight = Decimal("0.00000001")
+    for row in rows:
+        day = want.loc[row["date"]]
+        assert row["net_pnl"] == day["net"].quantize(eight), row["date"]
+        assert row["fees"] == day["fees"].quantize(eight), row["date"]
+        assert abs(row["volume"] - day["volume"]) <= Decimal("0.000001"), row["date"]
+        assert (row["trade_count"], row["closing_count"], row["win_count"]) == (
+            day["trades"], day["closing"], day["wins"],
+        ), row["date"]  # fmt: skip
+        assert row["gross_profit"] == day["gp"].quantize(eight), row["date"]
+        assert row["gross_loss"] == day["gl"].quantize(eight), row["date"]
+        assert row["equity_start"] == day["equity"].quantize(eight), row["date"]
+        assert row["return_pct"] == pytest.approx(day["r"], rel=1e-9, abs=1e-15), row["date"]
+    return len(rows)
+
+
 def ingest_and_refresh(fills: list[dict[str, Any]], trader: Trader, as_of: date) -> dict[str, Any]:
     services.trader_events_ingest(events=trader_events_from_fills(fills, trader_id=str(trader.pk)))
     services.trader_kpis_refresh(as_of=as_of, trader_ids=[str(trader.pk)])
@@ -186,6 +235,7 @@ def test_every_kpi_of_synthetic_fills_matches_pandas(clickhouse: ClickHouse) -> 
     assert set(got) == set(WINDOWS)
     for period in WINDOWS:
         assert_matches(got[period], want[period])
+    assert assert_days_match(clickhouse, trader, fills, as_of=as_of) == 47
     # Not a vacuous comparison: the statistics exist and differ between windows.
     assert got["all"]["sharpe"] is not None
     assert got["30d"]["var_95"] is not None
@@ -203,6 +253,7 @@ def test_kpis_of_the_recorded_fills_as_recorded(clickhouse: ClickHouse, shared_d
     want = reference(fills, as_of=as_of)
     for period in WINDOWS:
         assert_matches(got[period], want[period])
+    assert assert_days_match(clickhouse, trader, fills, as_of=as_of) >= 1
     # What the data README says about this account.
     assert got["all"]["pnl"] == Decimal("-152.586132")
     assert got["all"]["trade_count"] == 500
@@ -233,6 +284,7 @@ def test_kpis_of_the_recorded_fills_spread_over_days(
     want = reference(spread, as_of=as_of)
     for period in WINDOWS:
         assert_matches(got[period], want[period])
+    assert assert_days_match(clickhouse, trader, spread, as_of=as_of) >= 6
     assert got["all"]["sharpe"] is not None
     assert got["all"]["sortino"] is not None
     assert got["all"]["max_drawdown"] > 0
@@ -267,6 +319,7 @@ def test_equity_samples_anchor_the_returns(clickhouse: ClickHouse) -> None:
     want = reference(fills, as_of=as_of, samples=samples)
     for period in WINDOWS:
         assert_matches(got[period], want[period])
+    assert assert_days_match(clickhouse, trader, fills, as_of=as_of, samples=samples) == 47
     curve = selectors.trader_equity_curve(trader_id=trader.pk, start=first_day, end=as_of)
     assert curve[0]["equity_start"] == Decimal("25000")
     assert curve[11]["equity_start"] == Decimal("40000")

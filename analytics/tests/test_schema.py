@@ -152,6 +152,45 @@ def test_cluster_ddl_is_generated_through_one_function() -> None:
     )
 
 
+def test_every_table_and_view_has_its_cluster_form() -> None:
+    """Not only the few spelled out above: every table of the schema (and the migrations'
+    bookkeeping table) is a Replicated local table plus a Distributed one over it, and every
+    view runs between local tables."""
+    statements = migrator.discover()[0].statements(database="tandem", cluster="c2x2")
+    statements += schema.render(schema.MIGRATIONS, database="tandem", cluster="c2x2")
+    heads = {s.split("\n")[0]: s for s in statements}
+    for table in (*schema.TABLES, schema.MIGRATIONS):
+        local = heads[f"CREATE TABLE IF NOT EXISTS `tandem`.`{table.name}_local` ON CLUSTER `c2x2`"]
+        path = f"'/clickhouse/tables/{{shard}}/tandem/{table.name}_local', '{{replica}}'"
+        assert f"ENGINE = Replicated{table.engine}({path}" in local, table.name
+        if table.ttl:
+            assert f"TTL {table.ttl}" in local, table.name
+        distributed = heads[
+            f"CREATE TABLE IF NOT EXISTS `tandem`.`{table.name}` ON CLUSTER `c2x2` "
+            f"AS `tandem`.`{table.name}_local`"
+        ]
+        assert distributed.endswith(
+            f"ENGINE = Distributed(`c2x2`, `tandem`, `{table.name}_local`, {table.sharding_key})"
+        ), table.name
+    for view in schema.VIEWS:
+        [ddl] = [s for s in statements if f"`tandem`.`{view.name}` ON CLUSTER `c2x2`" in s]
+        assert f"TO `tandem`.`{view.target}_local`" in ddl
+        assert f"FROM `tandem`.`{view.source}_local` AS src" in ddl
+
+
+def test_cluster_inserts_are_synchronous(settings: Any) -> None:
+    """On a cluster an insert must return only once its shard holds the rows (or fail and be
+    retried from the buffer); a single server has no such setting to send."""
+    from analytics.clickhouse.client import default_settings
+
+    settings.CLICKHOUSE_CLUSTER = ""
+    assert "distributed_foreground_insert" not in default_settings()
+    settings.CLICKHOUSE_CLUSTER = "c2x2"
+    cluster = default_settings()
+    assert cluster["distributed_foreground_insert"] == 1
+    assert cluster["max_execution_time"] == settings.CLICKHOUSE_SETTINGS["max_execution_time"]
+
+
 def test_single_server_ddl_has_no_cluster_parts() -> None:
     text = "\n".join(migrator.discover()[0].statements(database="tandem"))
     assert "ON CLUSTER" not in text
