@@ -76,6 +76,8 @@ def _prepare(fills: int) -> list[uuid.UUID]:
     """Copiers with a two-trader strategy each, copy-trade orders, and ``fills`` fills."""
     import importlib
 
+    from django.db import connection, transaction
+
     from accounts.tests.factories import AgentWalletFactory, UserFactory
     from billing.models import Plan
     from billing.tests.factories import AllocationFactory, StrategyFactory, TraderFactory
@@ -116,30 +118,49 @@ def _prepare(fills: int) -> list[uuid.UUID]:
             )
     Order.objects.bulk_create(orders, batch_size=1000)
     start = datetime.now(tz=UTC) - timedelta(hours=1)
-    rows = []
-    for i in range(fills):
-        order = orders[i % len(orders)]
-        at = start + timedelta(milliseconds=i)
-        rows.append(
-            Fill(
-                exchange="hyperliquid",
-                venue_fill_id=f"bench-{i}",
-                user_id=order.user_id,
-                agent_wallet_id=order.agent_wallet_id,
-                order=order,
-                position=positions[order.agent_wallet_id],
-                symbol=symbol,
-                side="buy",
-                price=Decimal("2500.5") + Decimal(i % 997) / 10,
-                size=Decimal("0.0137") * (1 + i % 13),
-                direction="Open Long",
-                time_ms=int(at.timestamp() * 1000),
-                filled_at=at,
-                tx_hash=f"0x{i:064x}",
-            )
-        )
-    Fill.objects.bulk_create(rows, batch_size=5000)
-    return [row.pk for row in rows]
+    ids = [uuid.uuid4() for _ in range(fills)]
+    # Every column as the model would write it (defaults included), from one template; only
+    # what differs per fill is set in the loop. COPY, not bulk_create: setup is not what is
+    # measured, and the whole run has to fit in two minutes on a small shared machine.
+    template = Fill(
+        exchange="hyperliquid",
+        symbol=symbol,
+        side="buy",
+        direction="Open Long",
+        price=Decimal(1),
+        size=Decimal(1),
+        time_ms=1,
+        filled_at=start,
+    )
+    columns = list(Fill._meta.concrete_fields)
+    # pre_save: what a save would write (auto_now_add timestamps included).
+    base = {f.attname: f.get_db_prep_save(f.pre_save(template, True), connection) for f in columns}
+
+    def rows() -> Any:
+        for i, pk in enumerate(ids):
+            order = orders[i % len(orders)]
+            at = start + timedelta(milliseconds=i)
+            values = {
+                **base,
+                "id": pk,
+                "venue_fill_id": f"bench-{i}",
+                "user_id": order.user_id,
+                "agent_wallet_id": order.agent_wallet_id,
+                "order_id": order.pk,
+                "position_id": positions[order.agent_wallet_id].pk,
+                "price": Decimal("2500.5") + Decimal(i % 997) / 10,
+                "size": Decimal("0.0137") * (1 + i % 13),
+                "time_ms": int(at.timestamp() * 1000),
+                "filled_at": at,
+                "tx_hash": f"0x{i:064x}",
+            }
+            yield [values[f.attname] for f in columns]
+
+    sql = f"COPY {Fill._meta.db_table} ({', '.join(str(f.column) for f in columns)}) FROM STDIN"
+    with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows():
+            copy.write_row(row)
+    return ids
 
 
 def _accrue(fill_ids: list[uuid.UUID]) -> tuple[float, int]:
@@ -208,6 +229,7 @@ def _verify(fees: int) -> None:
 
 
 def run(fills: int = 100_000) -> dict[str, Any]:
+    wall_started = time.perf_counter()
     _setup_django()
     _empty()
     try:
@@ -226,12 +248,13 @@ def run(fills: int = 100_000) -> dict[str, Any]:
             raise SystemExit("baseline rows differ from the accrued rows")
     finally:
         _empty()
-    return {
+    ratio = baseline_seconds / accrual_seconds
+    result: dict[str, Any] = {
         "name": "fee_accrual_fills_per_s",
         "value": round(fills / accrual_seconds, 1),
         "unit": "fills/s",
         "baseline": round(fills / baseline_seconds, 1),
-        "ratio": round(baseline_seconds / accrual_seconds, 3),
+        "ratio": round(ratio, 3),
         "target": TARGET,
         "fills": fills,
         "fees": fees,
@@ -241,7 +264,19 @@ def run(fills: int = 100_000) -> dict[str, Any]:
         "raw_ledger_rows_per_s": round(rows / baseline_seconds, 1),
         "second_run_seconds": round(again_seconds, 3),
         "setup_seconds": round(prepared, 3),
+        "wall_seconds": round(time.perf_counter() - wall_started, 1),
+        # Context for reading the figures: other work on the machine slows both sides, and
+        # the accrual (more statements, more CPU) more than the raw COPY.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
+    if ratio < TARGET:
+        result["note"] = (
+            f"below target: the accrual writes 3 rows per fee (ledger row, journal transaction, "
+            f"2 entries) against the baseline's 1, plus the commit check; host load "
+            f"{result['load_average_1m']} on {result['cpus']} CPUs"
+        )
+    return result
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -266,8 +301,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         print(
             f"ratio {result['ratio']:.3f} (target >= {result['target']})"
             f"   [second run, nothing to charge: {result['second_run_seconds']:.2f} s;"
-            f" setup {result['setup_seconds']:.1f} s]"
+            f" setup {result['setup_seconds']:.1f} s; whole run {result['wall_seconds']:.0f} s;"
+            f" load {result['load_average_1m']} on {result['cpus']} CPUs]"
         )
+        if "note" in result:
+            print(result["note"])
         print(json.dumps(result))
     return [result]
 

@@ -32,11 +32,14 @@ from billing.api.serializers import (
     SubscriptionSerializer,
     SubscriptionStateSerializer,
 )
+from billing.api.throttling import with_plan_rate
 from billing.models import FeeLedgerEntry, Statement
 from config.api import CreatedCursorPagination
 
 PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (RFC 9457).")
 READ = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}
+# The plan's API rate on top of the general throttles (billing/api/throttling.py).
+THROTTLES = with_plan_rate()
 
 
 class _DocumentRenderer(BaseRenderer):
@@ -66,6 +69,8 @@ class PDFRenderer(_DocumentRenderer):
 class FeeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Fees charged (and reversed), newest first, cursor-paginated."""
 
+    throttle_classes = THROTTLES
+
     serializer_class = FeeSerializer
     filterset_class = FeeFilter
     ordering_fields = ["created_at"]
@@ -85,6 +90,8 @@ class StatementPagination(CreatedCursorPagination):
 
 class StatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Closed monthly statements, newest month first, with CSV and PDF downloads."""
+
+    throttle_classes = THROTTLES
 
     serializer_class = StatementSerializer
     pagination_class = StatementPagination
@@ -143,6 +150,7 @@ class StatementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
 
 class PlanListView(APIView):
+    throttle_classes = THROTTLES
     required_scopes = READ
 
     @extend_schema(summary="The plans on offer", responses={200: PlanSerializer(many=True)})
@@ -168,6 +176,7 @@ def _state(user: Any) -> dict[str, Any]:
 
 
 class SubscriptionView(APIView):
+    throttle_classes = THROTTLES
     required_scopes = {**READ, "POST": "manage"}
 
     @extend_schema(
@@ -205,6 +214,7 @@ class SubscriptionView(APIView):
 
 
 class SubscriptionCancelView(APIView):
+    throttle_classes = THROTTLES
     required_scopes = "manage"
 
     @extend_schema(
@@ -221,6 +231,7 @@ class SubscriptionCancelView(APIView):
 
 
 class FeeSummaryView(APIView):
+    throttle_classes = THROTTLES
     required_scopes = READ
 
     @extend_schema(

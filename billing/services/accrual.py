@@ -84,7 +84,10 @@ def fill_fees_accrue(
     *, fill_ids: Sequence[uuid.UUID | str], now: datetime | None = None
 ) -> AccrualResult:
     """Charge builder and copy fees on the copy-trade fills among ``fill_ids``, once each,
-    in one transaction (set-based: a handful of queries and three COPYs for any batch)."""
+    in one transaction (set-based: a handful of queries and three COPYs for any batch).
+    Fills already charged both fees are left out by the query (``considered`` does not count
+    them); a concurrent run is made harmless by the look-up of existing charges under the
+    per-strategy lock, backed by the unique key on ``(fill, fee_category)``."""
     now = now or timezone.now()
     result = AccrualResult()
     if not fill_ids:

@@ -271,7 +271,11 @@ def subscription_renew(*, subscription_id: uuid.UUID | str, now: datetime | None
         next_plan = subscription.next_plan or subscription.plan
         if subscription.status == SubscriptionStatus.CANCELLED:
             reason = "cancelled"
-        elif subscription.status == SubscriptionStatus.PAST_DUE:
+        elif subscription.status == SubscriptionStatus.PAST_DUE or (
+            # Unpaid after its terms but not yet marked past due (the dunning step runs after
+            # renewals, or the beat was down): still unpaid -- never renewed into a new charge.
+            subscription.paid_at is None and subscription.price > 0 and subscription.due_at <= now
+        ):
             reason = "unpaid"
         elif not subscription.auto_renew:
             reason = "grant_ended"

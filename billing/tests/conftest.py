@@ -127,16 +127,3 @@ def check_journal() -> Callable[[], None]:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     return check
-
-
-@pytest.fixture
-def live_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, Any]]:
-    """Capture account-stream publications instead of sending them."""
-    sent: list[tuple[Any, str, Any]] = []
-
-    def capture(user_id: Any, event_type: str, data: Any) -> dict[str, Any]:
-        sent.append((user_id, event_type, data))
-        return {}
-
-    monkeypatch.setattr("config.streams.publish_account", capture)
-    return sent

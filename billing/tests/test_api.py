@@ -206,3 +206,31 @@ def test_schema_documents_the_billing_operations() -> None:
         "application/pdf"
         in paths["/api/v1/billing/statements/{id}/pdf/"]["get"]["responses"]["200"]["content"]
     )
+
+
+def test_the_plans_api_rate_is_enforced_per_customer(
+    user: Any, api_key_client: Callable[..., APIClient], plans: Any
+) -> None:
+    """Plan.api_rate_per_minute (billing/api/throttling.py): API-key and token requests beyond
+    the plan's rate get 429 with Retry-After; another customer and portal sessions are not
+    affected; a plan with more room allows more."""
+    from billing.models import Plan
+
+    Plan.objects.filter(code="free").update(api_rate_per_minute=3)
+    Plan.objects.filter(code="pro").update(api_rate_per_minute=5)
+    reader = api_key_client("read")
+    assert [reader.get(url("summary")).status_code for _ in range(3)] == [200, 200, 200]
+    refused = reader.get(url("summary"))
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    # Someone else on the same plan has their own budget; the portal session is not counted.
+    other = UserFactory.create()
+    assert client_for(other).get(url("summary")).status_code == 200
+    portal = APIClient()
+    portal.force_login(user)
+    assert portal.get(url("summary")).status_code == 200
+    # On Pro (5 a minute) the next customer gets five.
+    upgraded = UserFactory.create()
+    services.subscription_subscribe(user=upgraded, plan_code="pro")
+    key = api_key_client("read", owner=upgraded)
+    assert [key.get(url("summary")).status_code for _ in range(6)] == [200] * 5 + [429]

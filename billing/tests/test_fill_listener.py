@@ -58,8 +58,11 @@ def test_the_listener_is_configured() -> None:
 def test_copied_fill_accrues_builder_and_copy_fees_once(
     copier: dict[str, Any],
     django_capture_on_commit_callbacks: Callable[..., Any],
-    live_events: list[Any],
 ) -> None:
+    from config import streams
+
+    stream = streams.account_stream(copier["user"].pk)
+    seq_before = streams.current_seq(stream)
     order = order_create(
         user=copier["user"],
         symbol="ETH",
@@ -87,9 +90,10 @@ def test_copied_fill_accrues_builder_and_copy_fees_once(
     assert strategy.total_fees == D("4.5015")
     allocation = strategy.allocations.get()
     assert allocation.allocated_fees == D("4.5015")
-    # One live "fee" event for the owner, after commit, with both rows.
-    fee_events = [e for e in live_events if e[1] == "fee"]
-    assert [(user_id, data["count"]) for user_id, _, data in fee_events] == [(copier["user"].pk, 2)]
+    # One live "fee" event on the owner's account stream (real Redis), with both rows.
+    published = streams.backlog_since(stream, seq_before) or []
+    fee_events = [e for e in published if e["type"] == "fee"]
+    assert [e["data"]["count"] for e in fee_events] == [2]
 
     # The venue sends the same fill again: trading drops it, nothing new is charged.
     with django_capture_on_commit_callbacks(execute=True):

@@ -482,3 +482,90 @@ def test_every_journal_transaction_sums_to_zero(
         assert strategy.total_fees == expected
         assert selectors.receivable_balance(user=strategy.user).get("USDC", D(0)) == expected
         transaction.set_rollback(True)
+
+
+# --------------------------------------------------------------------------- attribution keys
+
+
+def test_attribution_keys_are_checked_per_statement_and_protected(
+    portfolio: Any, strategy: Any, copied_fill: Any, check_journal: Callable[[], None]
+) -> None:
+    """The entries' strategy and allocation are checked by statement triggers (migration 0004)
+    instead of row-level foreign keys: unknown ones, an allocation of another strategy, and a
+    customer entry attributed to a strategy other than its fee's are refused; a strategy or
+    allocation that entries name cannot be deleted, even past the ORM."""
+    fill = copied_fill(portfolio, size="10", price="1000")
+    services.fill_fees_accrue(fill_ids=[fill.pk])
+    owed = _account(AccountKind.CUSTOMER_RECEIVABLE, user=portfolio.user)
+    other_allocation = strategy.allocations.get()
+
+    def entry(**attribution: Any) -> None:
+        with transaction.atomic():
+            jt = JournalTransaction.objects.create(
+                kind=JournalKind.PAYMENT, currency="USDC", created_at=timezone.now(), reference="a"
+            )
+            JournalEntry.objects.create(transaction=jt, account=owed, amount=D(1), **attribution)
+
+    with pytest.raises(IntegrityError, match="strategy that does not exist"):
+        entry(strategy_id=uuid.uuid4())
+    with pytest.raises(IntegrityError, match="not of its strategy"):
+        entry(strategy_id=portfolio.pk, allocation_id=other_allocation.pk)
+    with pytest.raises(IntegrityError, match="not of its strategy"):
+        entry(strategy_id=portfolio.pk, allocation_id=uuid.uuid4())
+
+    # A fee whose customer entry names another strategy than the fee row: refused at commit.
+    def misattributed() -> None:
+        with transaction.atomic():
+            fees_post(
+                [
+                    FeeDraft(
+                        user_id=portfolio.user_id,
+                        fee_category="copy_fee",
+                        fee_bps=5,
+                        fee_amount=D(1),
+                        fee_currency="USDC",
+                        legs=[
+                            Leg(receivable(portfolio.user_id, "USDC"), D(1), strategy.pk),
+                            Leg(revenue("copy", "USDC"), D(-1)),
+                        ],
+                        strategy_id=portfolio.pk,
+                    )
+                ],
+                now=timezone.now(),
+            )
+            check_journal()
+
+    with pytest.raises(IntegrityError, match="does not balance"):
+        misattributed()
+
+    from copytrade.models import CopyAllocation, CopyStrategy
+
+    charged = portfolio.allocations.order_by("created_at").first()
+    for table, pk in (
+        (CopyAllocation._meta.db_table, charged.pk),
+        (CopyStrategy._meta.db_table, portfolio.pk),
+    ):
+        with (
+            pytest.raises(IntegrityError, match="attributed to cannot be deleted"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [pk])
+    assert CopyAllocation.objects.filter(pk=charged.pk).exists()
+
+
+def test_journal_ids_are_random_time_ordered_uuids() -> None:
+    """billing.services.journal.new_uuid: RFC 9562 version 7 (time-ordered, for the B-trees),
+    unique, and ordered by the millisecond they were drawn in."""
+    import time
+
+    from billing.services.journal import new_uuid
+
+    first = [new_uuid() for _ in range(20_000)]
+    time.sleep(0.002)
+    later = new_uuid()
+    assert len(set(first)) == len(first)
+    assert {(u.version, u.variant) for u in first} == {(7, uuid.RFC_4122)}
+    assert all(u.int >> 80 <= later.int >> 80 for u in first)
+    assert later > max(first)
+    assert abs((later.int >> 80) - time.time_ns() // 1_000_000) < 5_000

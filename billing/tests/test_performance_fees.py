@@ -170,3 +170,19 @@ def test_a_flow_inside_a_closed_period_is_refused(strategy: Any) -> None:
     with pytest.raises(ValidationFailed) as caught:
         _flow(strategy, "50", datetime(2025, 1, 20, tzinfo=UTC), "late")
     assert caught.value.code == "period_closed"
+
+
+def test_an_allocation_with_fees_cannot_be_removed_only_lowered(portfolio: Any) -> None:
+    """The ledger keeps its references to the trader share it charged: removing that allocation
+    is refused with a reason (not a server error) and nothing changes."""
+    from config.errors import ValidationFailed
+    from copytrade.services import allocation_remove
+
+    _monthly_scenario(portfolio)
+    services.performance_fees_accrue(now=datetime(2025, 8, 1, 1, 0, tzinfo=UTC))
+    charged = portfolio.allocations.order_by("-weight").first()
+    assert charged.allocated_fees > 0
+    with pytest.raises(ValidationFailed) as refused:
+        allocation_remove(strategy=portfolio, trader_id=charged.trader_id)
+    assert refused.value.code == "allocation_has_fees"
+    assert portfolio.allocations.filter(pk=charged.pk).exists()

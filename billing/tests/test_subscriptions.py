@@ -56,7 +56,9 @@ def test_subscribe_starts_a_period_and_charges_it(user: Any, plans: dict[str, Pl
 def test_change_takes_effect_at_period_end_and_renewal_happens_once(
     user: Any, plans: dict[str, Plan]
 ) -> None:
-    services.subscription_subscribe(user=user, plan_code="pro", now=T0)
+    first = services.subscription_subscribe(user=user, plan_code="pro", now=T0).subscription
+    # Paid: an unpaid period is not renewed (test_an_unpaid_period_is_not_renewed_...).
+    services.subscription_payment_record(subscription_id=first.pk, reference="pro-1")
     changed = services.subscription_subscribe(
         user=user, plan_code="desk", now=T0 + timedelta(days=1)
     )
@@ -309,3 +311,55 @@ def test_strategy_overrides_inherit_the_rest(strategy: Any, plans: Any) -> None:
         2000,
     )
     assert schedule.overridden == ("copy_fee_bps",)
+
+
+def test_an_unpaid_period_is_not_renewed_when_renewals_catch_up(user: Any, plans: Any) -> None:
+    """The beat was down for months: the first run after it must not chain-renew (and charge)
+    periods that were never paid just because the dunning step had not marked them yet."""
+    sub = services.subscription_subscribe(user=user, plan_code="pro", now=T0).subscription
+    later = T0 + timedelta(days=200)
+    report = services.subscriptions_renew(now=later)
+    assert (report.renewed, report.expired) == (0, 1)
+    sub.refresh_from_db()
+    assert (sub.status, sub.ended_reason) == ("expired", "unpaid")
+    assert FeeLedgerEntry.objects.filter(user=user).count() == 1  # the first period only
+    assert selectors.plan_limits(user, at=later).plan_code == "free"
+    # A paid period does renew, once, and the renewal is charged once.
+    other = UserFactory.create()
+    paid = services.subscription_subscribe(user=other, plan_code="pro", now=T0).subscription
+    services.subscription_payment_record(subscription_id=paid.pk, reference="paid-1")
+    first = services.subscriptions_renew(now=paid.period_end)
+    assert first.renewed == 1
+    assert services.subscriptions_renew(now=paid.period_end).renewed == 0
+    assert FeeLedgerEntry.objects.filter(user=other).count() == 2
+
+
+def test_copytrade_strategy_creation_is_limited_by_the_plan(user: Any, plans: Any) -> None:
+    """The copytrade service that creates strategies calls billing's check (no mock): the free
+    plan allows one strategy and three traders in a portfolio; Pro allows more."""
+    from billing.tests.factories import TraderFactory
+    from copytrade.models import CopyStrategy
+    from copytrade.services import strategy_create
+
+    traders = [TraderFactory.create() for _ in range(4)]
+
+    def portfolio(n: int) -> list[dict[str, str]]:
+        return [{"trader": str(t.pk), "weight": "0.25"} for t in traders[:n]]
+
+    with pytest.raises(ValidationFailed) as too_wide:
+        strategy_create(user=user, name="four traders", allocations=portfolio(4))
+    assert (too_wide.value.code, list(too_wide.value.fields)) == (
+        "plan_limit_reached",
+        ["traders_per_portfolio"],
+    )
+    strategy_create(user=user, name="first", allocations=portfolio(3))
+    with pytest.raises(ValidationFailed) as too_many:
+        strategy_create(user=user, name="second", allocations=portfolio(1))
+    assert (too_many.value.code, list(too_many.value.fields)) == (
+        "plan_limit_reached",
+        ["strategies"],
+    )
+    assert CopyStrategy.objects.filter(user=user).count() == 1
+    services.subscription_subscribe(user=user, plan_code="pro")
+    strategy_create(user=user, name="second", allocations=portfolio(4))
+    assert CopyStrategy.objects.filter(user=user).count() == 2
