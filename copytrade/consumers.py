@@ -1,8 +1,9 @@
 """Copy trading's live streams: ``trader.<id>`` (a public trader's fills and positions),
 ``leaderboard`` (the ranking) and the ``strategies`` part of the ``account`` snapshot.
 
-Deltas are published by the services after commit (``fill`` and ``position`` by ingestion,
-``leaderboard`` when scores change, ``strategy`` and ``decision`` to the owner's account).
+Deltas are published by the services after commit through copytrade.live (``fill`` and
+``position`` by ingestion; ``leaderboard`` when scores or follower counts change; ``strategy``
+and ``decision`` to the owner's account).
 """
 
 from __future__ import annotations
@@ -14,13 +15,26 @@ from channels.db import database_sync_to_async
 from config import streams
 
 
-def _trader_snapshot_sync(trader_id: str) -> dict[str, Any] | None:
+def _trader_exists(trader_id: str) -> bool:
+    """Only public (active) traders have a stream; an unknown id is refused, not an empty one."""
+    from config.errors import NotFound
     from copytrade import selectors
-    from copytrade.services.ingest import trader_event_payload, trader_position_payload
+
+    try:
+        selectors.trader_get(trader_id=trader_id)
+    except NotFound:
+        return False
+    return True
+
+
+def _trader_snapshot_sync(trader_id: str) -> dict[str, Any] | None:
+    from config.errors import NotFound
+    from copytrade import selectors
+    from copytrade.live import trader_event_payload, trader_position_payload
 
     try:
         trader = selectors.trader_get(trader_id=trader_id)
-    except Exception:
+    except NotFound:  # deactivated between the check and the snapshot
         return None
     return {
         "trader": {"id": str(trader.pk), "alias": trader.alias, "exchange": trader.exchange},
@@ -34,8 +48,7 @@ def _trader_snapshot_sync(trader_id: str) -> dict[str, Any] | None:
 
 
 async def _authorize_trader(user: Any, stream: str) -> bool:
-    snapshot = await database_sync_to_async(_trader_snapshot_sync)(stream.split(".", 1)[1])
-    return snapshot is not None
+    return await database_sync_to_async(_trader_exists)(stream.split(".", 1)[1])
 
 
 async def _trader_snapshot(user: Any, stream: str) -> Any:
@@ -71,12 +84,12 @@ def _account_strategies(user: Any) -> list[dict[str, Any]]:
 streams.register(
     streams.StreamSpec(prefix="trader", authorize=_authorize_trader, snapshot=_trader_snapshot)
 )
+# Not coalesced: coalescing keeps the latest message of each type, and leaderboard deltas are
+# partial (the scores or follower counts of the traders that changed), so a later one must not
+# replace an earlier one. They are rare (a KPI rollup, a strategy starting or stopping).
 streams.register(
     streams.StreamSpec(
-        prefix="leaderboard",
-        authorize=_authorize_anyone,
-        snapshot=_leaderboard_snapshot,
-        coalesce_seconds=1.0,
+        prefix="leaderboard", authorize=_authorize_anyone, snapshot=_leaderboard_snapshot
     )
 )
 streams.register_account_part("strategies", _account_strategies)

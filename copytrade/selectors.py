@@ -290,7 +290,7 @@ def strategy_latency(*, strategy: CopyStrategy, days: int = 30) -> dict[str, Any
 
 def strategies_for_account(user: Any) -> list[dict[str, Any]]:
     """The ``strategies`` part of the account stream snapshot."""
-    from copytrade.services.strategies import strategy_payload
+    from copytrade.live import strategy_payload
 
     return [
         strategy_payload(s)

@@ -26,33 +26,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from config.streams import publish_account
+from copytrade.live import decisions_publish
 from copytrade.models import CopyDecision, DecisionOutcome
 from trading.models import FINAL_STATUSES, Fill
 
 logger = logging.getLogger(__name__)
 BPS = Decimal(10_000)
-
-
-def decision_payload(d: CopyDecision) -> dict[str, Any]:
-    return {
-        "id": str(d.pk),
-        "strategy_id": str(d.strategy_id),
-        "kind": d.kind,
-        "outcome": d.outcome,
-        "reason_code": d.reason_code,
-        "reason": d.reason,
-        "coin": d.coin,
-        "leader_side": d.leader_side,
-        "leader_size": str(d.leader_size),
-        "leader_price": None if d.leader_price is None else str(d.leader_price),
-        "side": d.side,
-        "quantity": None if d.quantity is None else str(d.quantity),
-        "limit_price": None if d.limit_price is None else str(d.limit_price),
-        "order_id": None if d.order_id is None else str(d.order_id),
-        "version": d.version_number,
-        "created_at": d.created_at.isoformat(),
-    }
 
 
 def _ms_between(start: datetime | None, end: datetime | None) -> int:
@@ -71,12 +50,9 @@ def decisions_announce(*, decision_ids: Sequence[str]) -> int:
     from analytics.services import rows_enqueue
 
     decisions = list(CopyDecision.objects.filter(pk__in=list(decision_ids)))
+    decisions_publish(decisions)
     rows = []
     for d in decisions:
-        try:
-            publish_account(d.user_id, "decision", decision_payload(d))
-        except Exception:  # a live update must never break copying
-            logger.exception("decision %s not published", d.pk)
         rows.append(
             CopyTradeEventRow(
                 strategy_id=str(d.strategy_id),

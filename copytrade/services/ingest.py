@@ -38,7 +38,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from config.errors import ValidationFailed
-from config.streams import publish_on_commit
+from copytrade.live import trader_activity_publish_on_commit
 from copytrade.models import (
     Trader,
     TraderEvent,
@@ -143,7 +143,8 @@ def trader_fills_ingest(
             # After commit, most urgent first: orders to the venue, decisions to their
             # owners, the fills to the trader's stream, then to ClickHouse.
             after_commit(order_ids=order_ids, decision_ids=decision_ids)
-            _announce(locked, *announced)
+            new_rows, moved = announced
+            trader_activity_publish_on_commit(trader_id=locked.pk, fills=new_rows, positions=moved)
         _cursor_advance(locked, [fill for fill, _ in fresh.values()])
         if fresh:
             trader_id = str(locked.pk)
@@ -315,39 +316,6 @@ def trader_cursor_error(*, trader: Trader, error: str) -> None:
     TraderFillCursor.objects.update_or_create(
         trader=trader, defaults={"last_error": error[:2000], "last_polled_at": timezone.now()}
     )
-
-
-def _announce(trader: Trader, rows: list[TraderEvent], positions: list[TraderPosition]) -> None:
-    """The public ``trader.<id>`` stream: new fills and moved positions (newest few only)."""
-    stream = f"trader.{trader.pk}"
-    for row in sorted(rows, key=lambda r: (r.time_ms, r.seq))[-50:]:
-        publish_on_commit(stream, "fill", trader_event_payload(row))
-    for position in positions:
-        publish_on_commit(stream, "position", trader_position_payload(position))
-
-
-def trader_event_payload(row: TraderEvent) -> dict[str, Any]:
-    return {
-        "id": str(row.pk),
-        "coin": row.coin,
-        "side": row.side,
-        "price": str(row.price),
-        "size": str(row.size),
-        "start_position": None if row.start_position is None else str(row.start_position),
-        "direction": row.direction,
-        "closed_pnl": str(row.closed_pnl),
-        "time": row.time_ms,
-    }
-
-
-def trader_position_payload(position: TraderPosition) -> dict[str, Any]:
-    return {
-        "coin": position.coin,
-        "quantity": str(position.quantity),
-        "entry_price": None if position.entry_price is None else str(position.entry_price),
-        "leverage": None if position.leverage is None else str(position.leverage),
-        "opened_at": position.opened_at_ms,
-    }
 
 
 # --------------------------------------------------------------------------- ClickHouse

@@ -28,14 +28,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, ProtectedError, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AgentWallet, User
 from accounts.services import audit_log_record
 from config.errors import Conflict, NotFound, ValidationFailed
-from config.streams import publish_account_on_commit
+from copytrade.live import strategy_publish_on_commit
 from copytrade.models import (
     AllocationStatus,
     CopyAllocation,
@@ -310,6 +310,20 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def _allocations_delete(allocations: QuerySet[CopyAllocation]) -> None:
+    """Remove allocations, unless fees were already attributed to them: the ledger keeps its
+    references (billing protects them), so the customer lowers or pauses the share instead."""
+    try:
+        with transaction.atomic():
+            allocations.delete()
+    except ProtectedError as exc:
+        raise ValidationFailed(
+            "Fees were charged to this trader's share; lower its weight instead of removing it.",
+            field="allocations",
+            code="allocation_has_fees",
+        ) from exc
+
+
 def strategy_create(
     *,
     user: User,
@@ -485,7 +499,7 @@ def _allocations_apply(
         _plan_check(locked.user, resource="traders_per_portfolio", adding=len(target), current=0)
     removed = [pk for pk in current if pk not in target]
     if removed:
-        CopyAllocation.objects.filter(strategy=locked, trader_id__in=removed).delete()
+        _allocations_delete(CopyAllocation.objects.filter(strategy=locked, trader_id__in=removed))
     ordered = sorted(
         target.values(),
         key=lambda a: a.weight - (current[a.trader_id].weight if a.trader_id in current else 0),
@@ -569,7 +583,9 @@ def allocation_remove(
                 field="allocations",
                 code="strategy_active",
             )
-        CopyAllocation.objects.filter(strategy=locked, trader_id=str(trader_id)).delete()
+        _allocations_delete(
+            CopyAllocation.objects.filter(strategy=locked, trader_id=str(trader_id))
+        )
         _allocations_changed(locked, actor=actor, request=request)
 
 
@@ -587,7 +603,9 @@ def _allocations_changed(
         request=request,
         new_values={"allocations": version.config["allocations"], "version": version.number},
     )
-    _publish(locked)
+    # A running strategy's new trader gains a follower (a removed one is counted again when
+    # its next score or strategy change is published).
+    _publish(locked, followers_changed=locked.status == StrategyStatus.ACTIVE)
 
 
 def strategy_rollback(
@@ -803,7 +821,7 @@ def strategy_activate(
             old_values={"status": old},
             new_values={"status": locked.status, "adopted": jsonable(adopted)},
         )
-        _publish(locked)
+        _publish(locked, followers_changed=True)
     return locked
 
 
@@ -844,7 +862,7 @@ def strategy_pause(
             old_values={"status": old},
             new_values={"status": status, "reason": reason},
         )
-        _publish(locked)
+        _publish(locked, followers_changed=True)
     return locked
 
 
@@ -886,7 +904,7 @@ def strategy_terminate(
             old_values={"status": old},
             new_values={"status": locked.status, "reason": reason},
         )
-        _publish(locked)
+        _publish(locked, followers_changed=True)
     return locked
 
 
@@ -940,21 +958,8 @@ def _adopt_positions(locked: CopyStrategy) -> dict[str, str]:
 # --------------------------------------------------------------------------- live updates
 
 
-def strategy_payload(strategy: CopyStrategy) -> dict[str, Any]:
-    return {
-        "id": str(strategy.pk),
-        "name": strategy.name,
-        "status": strategy.status,
-        "status_reason": strategy.status_reason,
-        "mode": strategy.mode,
-        "version": strategy.version.number if strategy.version_id and strategy.version else None,
-        "alignment_rate": str(strategy.alignment_rate),
-        "started_at": strategy.started_at.isoformat() if strategy.started_at else None,
-    }
-
-
-def _publish(strategy: CopyStrategy) -> None:
-    publish_account_on_commit(strategy.user_id, "strategy", strategy_payload(strategy))
+def _publish(strategy: CopyStrategy, *, followers_changed: bool = False) -> None:
+    strategy_publish_on_commit(strategy, followers_changed=followers_changed)
 
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_log_record
 from config.errors import ValidationFailed
-from config.streams import publish_on_commit
+from copytrade.live import leaderboard_scores_publish_on_commit
 from copytrade.models import (
     SizeMode,
     StrategyMode,
@@ -358,12 +358,7 @@ def trader_scores_update(*, scores: Mapping[uuid.UUID, Decimal]) -> int:
                 trader.updated_at = timezone.now()
                 changed.append(trader)
         Trader.objects.bulk_update(changed, ["public_score", "updated_at"])
-    if changed:
-        publish_on_commit(
-            "leaderboard",
-            "leaderboard",
-            {"scores": {str(t.pk): str(t.public_score) for t in changed}},
-        )
+        leaderboard_scores_publish_on_commit({str(t.pk): str(t.public_score) for t in changed})
     return len(changed)
 
 

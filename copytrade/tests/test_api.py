@@ -297,6 +297,168 @@ class TestBadInput:
         assert field in answer.json()["errors"]
         assert counts() == before
 
+    def test_edits_of_an_existing_strategy_over_one_or_negative(
+        self, user_client: APIClient, traders: list[Any]
+    ) -> None:
+        """The same rules on every later write: refused with the reason, nothing changed (no
+        weight, no setting, no new version)."""
+        third = TraderFactory.create()
+        sid = create(
+            user_client,
+            {"name": "Edits", "allocations": [{"trader": str(traders[0].pk), "weight": "0.7"}]},
+        ).json()["id"]
+
+        def state() -> tuple[Any, ...]:
+            strategy = CopyStrategy.objects.get(pk=sid)
+            return (
+                sorted(strategy.allocations.values_list("trader_id", "weight")),
+                strategy.max_position_usd,
+                strategy.min_order_usd,
+                strategy.versions.count(),
+            )
+
+        before = state()
+        over = user_client.put(
+            url("strategy-allocation", pk=sid, trader_id=traders[1].pk), {"weight": "0.4"},
+            format="json",
+        )  # fmt: skip
+        assert over.status_code == 400
+        assert over.json()["code"] == "weights_over_one"
+        assert "1" in over.json()["detail"]
+        for weight in ("1.01", "0", "-0.1"):
+            single = user_client.put(
+                url("strategy-allocation", pk=sid, trader_id=traders[1].pk), {"weight": weight},
+                format="json",
+            )  # fmt: skip
+            assert single.status_code == 400, weight
+            assert single.json()["errors"], weight
+        replaced = user_client.put(
+            url("strategy-allocations", pk=sid),
+            {"allocations": [{"trader": str(traders[1].pk), "weight": "0.6"},
+                             {"trader": str(third.pk), "weight": "0.6"}]},
+            format="json",
+        )  # fmt: skip
+        assert replaced.status_code == 400
+        assert replaced.json()["code"] == "weights_over_one"
+        for field, value in (("max_position_usd", "-1"), ("min_order_usd", "-5")):
+            patched = user_client.patch(
+                url("strategy-detail", pk=sid), {field: value}, format="json"
+            )
+            assert patched.status_code == 400, field
+            assert field in patched.json()["errors"]
+        assert state() == before
+
+    def test_allocating_to_an_unknown_or_inactive_trader(
+        self, user_client: APIClient, traders: list[Any]
+    ) -> None:
+        traders[1].is_active = False
+        traders[1].save()
+        before = counts()
+        unknown = create(
+            user_client,
+            {"name": "U", "allocations": [{"trader": str(uuid.uuid4()), "weight": "0.5"}]},
+        )
+        assert unknown.status_code == 400
+        assert unknown.json()["code"] == "unknown_trader"
+        inactive = create(
+            user_client,
+            {"name": "I", "allocations": [{"trader": str(traders[1].pk), "weight": "0.5"}]},
+        )
+        assert inactive.status_code == 400
+        assert inactive.json()["code"] == "trader_inactive"
+        assert "allocations[0].trader" in inactive.json()["errors"]
+        assert counts() == before
+        sid = create(user_client, {"name": "Fine"}).json()["id"]
+        before = counts()
+        added = user_client.put(
+            url("strategy-allocation", pk=sid, trader_id=traders[1].pk), {"weight": "0.5"},
+            format="json",
+        )  # fmt: skip
+        assert added.status_code == 400
+        assert added.json()["code"] == "trader_inactive"
+        assert counts() == before
+
+    @pytest.mark.parametrize("problem", ["none", "revoked", "suspended", "no_trade_permission"])
+    def test_activating_without_a_usable_agent_wallet(
+        self, user_client: APIClient, user: Any, traders: list[Any], problem: str
+    ) -> None:
+        body: dict[str, Any] = {
+            "name": problem, "allocations": [{"trader": str(traders[0].pk), "weight": "1"}],
+        }  # fmt: skip
+        wallet = AgentWalletFactory.create(user=user) if problem != "none" else None
+        if wallet is not None:
+            body["agent_wallet"] = str(wallet.pk)
+        sid = create(user_client, body).json()["id"]
+        if wallet is not None:  # chosen while usable, then revoked, suspended or narrowed
+            if problem == "no_trade_permission":
+                wallet.permissions = {"trade": False, "withdraw": False}
+            else:
+                wallet.status = problem
+            wallet.save()
+        before = (counts(), CopyStrategy.objects.get(pk=sid).started_at)
+        answer = user_client.post(url("strategy-activate", pk=sid), {}, format="json")
+        assert answer.status_code == 400
+        assert answer.json()["code"] == "no_active_agent_wallet"
+        assert "agent_wallet" in answer.json()["errors"]
+        strategy = CopyStrategy.objects.get(pk=sid)
+        assert strategy.status == "paused"
+        assert (counts(), strategy.started_at) == before
+
+    def test_activation_checks_kyc_risk_limits_and_a_busy_wallet(
+        self, user_client: APIClient, user: Any, wallet: Any, traders: list[Any]
+    ) -> None:
+        """Each check refuses with its own code and reason; the strategy stays paused."""
+        from django.utils import timezone
+
+        from copytrade.models import FollowerEquity
+        from trading.services.risk import risk_limit_set
+
+        FollowerEquity.objects.update_or_create(
+            agent_wallet=wallet,
+            defaults={"account_value": D(50_000), "fetched_at": timezone.now()},
+        )
+        rows = [{"trader": str(traders[0].pk), "weight": "1"}]
+        body = {"name": "A", "allocations": rows, "agent_wallet": str(wallet.pk)}
+        sid = create(user_client, {**body, "max_leverage": "10"}).json()["id"]
+
+        def activate(pk: str) -> Any:
+            return user_client.post(url("strategy-activate", pk=pk), {}, format="json")
+
+        user.kyc_level = 1  # basic: at most KYC_LEVEL1_MAX_EQUITY_USD (10,000) under copy
+        user.save()
+        answer = activate(sid)
+        assert (answer.status_code, answer.json()["code"]) == (400, "copy_not_allowed")
+        assert "KYC level 1" in answer.json()["detail"]
+        user.kyc_level = 2
+        user.save()
+        risk_limit_set(user=user, max_leverage=D(3))
+        answer = activate(sid)
+        assert (answer.status_code, answer.json()["code"]) == (400, "risk_limit")
+        assert "3x" in answer.json()["detail"]
+        assert CopyStrategy.objects.get(pk=sid).status == "paused"
+        risk_limit_set(user=user, max_leverage=D(20))
+        assert activate(sid).status_code == 200
+        # A second strategy needs a plan with room for it (the default plan allows one).
+        from datetime import timedelta
+
+        from accounts.tests.factories import StaffFactory
+        from billing.models import Plan
+        from billing.services import subscription_grant
+
+        subscription_grant(
+            user=user, plan=Plan.objects.get(code="pro"), actor=StaffFactory.create(),
+            period_start=timezone.now() - timedelta(days=1),
+            period_end=timezone.now() + timedelta(days=30),
+        )  # fmt: skip
+        created = create(user_client, {**body, "name": "B"})
+        assert created.status_code == 201, created.json()
+        other = created.json()["id"]
+        before = counts()
+        answer = activate(other)
+        assert (answer.status_code, answer.json()["code"]) == (400, "agent_wallet_in_use")
+        assert CopyStrategy.objects.get(pk=other).status == "paused"
+        assert counts() == before
+
     def test_fixed_sizing_needs_its_notional(self, user_client: APIClient) -> None:
         answer = create(user_client, {"name": "Fixed", "size_mode": "fixed"})
         assert answer.status_code == 400

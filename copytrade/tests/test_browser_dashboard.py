@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from config.tests.browser.conftest import context, live, page  # noqa: F401 - fixtures
 from config.tests.browser.harness import BrowserWallet, Journey
 
 pytestmark = pytest.mark.browser
@@ -26,8 +25,8 @@ def test_prices_and_strategy_status_update_in_place(
     market: None,
     leader: Any,
     publish: Any,
-    live: Any,  # noqa: F811
-    page: Any,  # noqa: F811
+    live: Any,
+    page: Any,
 ) -> None:
     from accounts.services import user_kyc_level_set
     from accounts.tests.factories import AgentWalletFactory, UserFactory

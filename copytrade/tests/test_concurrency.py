@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
-from unittest import mock
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from config.errors import ValidationFailed
@@ -25,11 +27,27 @@ D = Decimal
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def no_plan_limits() -> Iterator[None]:
-    """These tests are about weights: the plan's cap on traders per portfolio is lifted."""
-    with mock.patch("billing.services.plan_limit_check"):
-        yield
+def _desk_customer() -> Any:
+    """A customer on the Desk plan (25 traders per portfolio): these tests are about weights,
+    and weights of 0.05 and more fit at most 20 traders, so the plan never refuses first. The
+    plans are written again because a transactional test's flush removes the migration's."""
+    import importlib
+
+    from accounts.tests.factories import StaffFactory
+    from billing.models import Plan
+    from billing.services import subscription_grant
+
+    for values in importlib.import_module("billing.migrations.0003_default_plans").PLANS:
+        Plan.objects.get_or_create(code=values["code"], defaults={**values, "currency": "USDC"})
+    customer = UserFactory.create()
+    subscription_grant(
+        user=customer,
+        plan=Plan.objects.get(code="desk"),
+        actor=StaffFactory.create(),
+        period_start=timezone.now() - timedelta(days=1),
+        period_end=timezone.now() + timedelta(days=30),
+    )
+    return customer
 
 
 def _run_threads(count: int, work: Callable[[int], str]) -> list[str]:
@@ -61,7 +79,7 @@ def _total(strategy: CopyStrategy) -> Decimal:
 
 
 def test_fifty_concurrent_allocation_writes_through_the_service() -> None:
-    user = UserFactory.create()
+    user = _desk_customer()
     traders = [TraderFactory.create() for _ in range(50)]
     strategy = strategy_create(user=user, name="Crowded").strategy
     rng = random.Random(7)
@@ -88,7 +106,7 @@ def test_fifty_concurrent_allocation_writes_through_the_service() -> None:
 def test_fifty_concurrent_raw_writes_around_the_service_meet_the_trigger() -> None:
     """Writers that skip the service's lock: the database trigger takes it and refuses any
     write that would take the sum over 1."""
-    user = UserFactory.create()
+    user = _desk_customer()
     traders = [TraderFactory.create() for _ in range(50)]
     strategy = strategy_create(user=user, name="Raw").strategy
 
@@ -113,7 +131,7 @@ def test_fifty_concurrent_raw_writes_around_the_service_meet_the_trigger() -> No
 
 
 def test_concurrent_raises_of_existing_weights_never_exceed_one() -> None:
-    user = UserFactory.create()
+    user = _desk_customer()
     traders = [TraderFactory.create() for _ in range(5)]
     strategy = strategy_create(
         user=user,

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -279,12 +278,17 @@ class TestAnnouncements:
     def test_decisions_reach_their_owner_s_stream_and_clickhouse_buffer(
         self, leader: Any, follower: Any, market: None, ingest: Any
     ) -> None:
+        from config import streams
+
         strategy = follower(leader, equity="10000")
-        with mock.patch("copytrade.services.events.publish_account") as publish:
-            ingest(leader, fill("ETH", "buy", "10", "2500", start="0", time_ms=now_ms()))
-        kinds = [call.args[1] for call in publish.call_args_list]
-        assert kinds == ["decision"]
-        assert publish.call_args.args[0] == strategy.user_id
+        stream = streams.account_stream(strategy.user_id)  # the owner's, in real Redis
+        before = streams.current_seq(stream)
+        ingest(leader, fill("ETH", "buy", "10", "2500", start="0", time_ms=now_ms()))
+        published = streams.backlog_since(stream, before) or []
+        decisions = [e["data"] for e in published if e["type"] == "decision"]
+        assert [(d["strategy_id"], d["outcome"]) for d in decisions] == [
+            (str(strategy.pk), "placed")
+        ]
         from analytics.buffer import Buffer
 
         assert Buffer("copy_trade_events").pending_rows() >= 1

@@ -126,6 +126,9 @@ class TestPages:
         page = browser.get(f"/copy/strategies/{strategy.pk}/")
         body = page.content.decode()
         assert page.status_code == 200
+        # The status badge is kept current by the account stream (static/js/live.js).
+        assert f'data-live-strategy-status="{strategy.pk}"' in body
+        assert "js/live.js" in body
         assert "below minimum" in body
         assert "Copied." in body
         skipped = browser.get(f"/copy/strategies/{strategy.pk}/", {"outcome": "skipped"})
