@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+# Browser-journey fixtures (live server, Chromium page) for any app's tests.
+pytest_plugins = ["config.tests.browser.fixtures"]
+
 
 def _find_shared_data() -> Path:
     """../shared/data beside the checkout, or beside the repository it was cloned from.

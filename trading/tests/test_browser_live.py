@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from config.tests.browser.conftest import context, live, page  # noqa: F401 - fixtures
 from config.tests.browser.harness import BrowserWallet, Journey
 
 pytestmark = pytest.mark.browser
@@ -28,8 +27,8 @@ def test_orders_fills_and_positions_appear_without_reload(
     live_listeners: None,
     paper_symbols: Any,
     market: Any,
-    live: Any,  # noqa: F811
-    page: Any,  # noqa: F811
+    live: Any,
+    page: Any,
 ) -> None:
     from accounts.services import user_kyc_level_set
     from accounts.tests.factories import AgentWalletFactory, UserFactory

@@ -1,4 +1,5 @@
-"""Fixtures for browser journeys (run by `make test`; Chromium comes from Debian's package)."""
+"""Fixtures for browser journeys, for every app's tests (registered in the root conftest; run by
+`make test`; Chromium comes from Debian's package)."""
 
 from __future__ import annotations
 
@@ -15,21 +16,29 @@ from config.tests.browser.harness import CHROMIUM, LiveServer, browser_context
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture
-def live(transactional_db: Any, settings: Any) -> Iterator[LiveServer]:
-    with LiveServer() as server:
-        settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-        settings.SITE_URL = server.url
-        yield server
-    # The server's worker threads may still hold connections; the test database can only be
-    # flushed and dropped without them.
+@pytest.fixture(scope="session")
+def live_connections_ended(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """At the end of the run, end the sessions the live servers' worker threads left open, so
+    the test database can be dropped. Not after each test: a connection object another
+    context still holds would then be dead when it is next used."""
+    yield
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def live(
+    transactional_db: Any, settings: Any, live_connections_ended: None
+) -> Iterator[LiveServer]:
+    with LiveServer() as server:
+        settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+        settings.SITE_URL = server.url
+        yield server
 
 
 @pytest.fixture
