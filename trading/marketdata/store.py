@@ -148,7 +148,10 @@ def prices_get(exchange: str, symbols: Iterable[str]) -> dict[str, PriceSnapshot
 
 
 def book_get(exchange: str, symbol: str) -> BookTop | None:
-    raw = market_redis().get(orderbook_key(exchange, symbol))
+    return _book(market_redis().get(orderbook_key(exchange, symbol)))
+
+
+def _book(raw: str | None) -> BookTop | None:
     if not raw:
         return None
     data = json.loads(str(raw))
@@ -157,3 +160,26 @@ def book_get(exchange: str, symbol: str) -> BookTop | None:
         asks=[(Decimal(p), Decimal(s)) for p, s in data.get("asks", [])],
         timestamp=_from_ms(data.get("timestamp", 0)),
     )
+
+
+def market_reads(
+    exchange: str, book_symbols: Sequence[str], price_symbols: Sequence[str]
+) -> tuple[dict[str, BookTop], dict[str, PriceSnapshot]]:
+    """Book tops and latest prices of several markets in one round trip."""
+    pipe = market_redis().pipeline(transaction=False)
+    for name in book_symbols:
+        pipe.get(orderbook_key(exchange, name))
+    for name in price_symbols:
+        pipe.hgetall(price_key(exchange, name))
+    results = pipe.execute()
+    books = {}
+    for name, raw in zip(book_symbols, results[: len(book_symbols)], strict=True):
+        book = _book(raw)
+        if book is not None:
+            books[name] = book
+    prices = {}
+    for name, raw in zip(price_symbols, results[len(book_symbols) :], strict=True):
+        snapshot = _snapshot(exchange, name, raw)
+        if snapshot is not None:
+            prices[name] = snapshot
+    return books, prices

@@ -34,7 +34,7 @@ from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, Sum
 from django.utils import timezone
 
-from trading import pnl
+from trading import live, pnl
 from trading.exchanges import VenueFill
 from trading.models import (
     Fill,
@@ -180,10 +180,14 @@ def apply_fills_locked(
     for position in positions.values():
         position_marks_refresh(position, position.symbol, position.mark_price)
         position.save(update_fields=POSITION_FIELDS)
+        # The database computes this generated column; the instance (published live as it
+        # stands, trading.live) must show the same value without reading the row back.
+        position.net_realized_pnl = position.realized_pnl - position.fees_paid
 
     # 6. orders
     _orders_update(order_news, now)
     result.created = rows
+    live.fills_applied(rows)
     hooks.fills_committed([row.pk for row in rows])
     return result
 

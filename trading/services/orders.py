@@ -318,9 +318,12 @@ def order_create(
                 OrderOutbox.objects.create(
                     order=order, kind=OutboxKind.SUBMIT, available_at=order.created_at
                 )
+                # The live update is queued before the dispatch so that, after the commit,
+                # "pending" is published before the submission (which may run in this very
+                # process, eagerly) publishes what the venue made of the order.
+                live.order_changed(order)
                 order_id = order.pk
                 transaction.on_commit(lambda: order_submit_dispatch(order_id))
-                live.order_changed(order)
                 if actor is not None:
                     audit_log_record(
                         action="order_create",

@@ -267,6 +267,38 @@ class TestOrderCreate:
         assert response.status_code in (400, 401, 403)
         assert _counts() == before
 
+    def test_inactive_symbol_is_a_400_on_the_symbol(
+        self, client: APIClient, paper_symbols: dict[str, Any], no_dispatch: list[str]
+    ) -> None:
+        paper_symbols["ETH"].status = "inactive"
+        paper_symbols["ETH"].save()
+        before = _counts()
+        response = client.post(
+            ORDERS, {"symbol": "ETH", "side": "buy", "quantity": "1"}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "symbol_inactive"
+        assert "symbol" in response.json()["errors"]
+        assert _counts() == before
+        assert no_dispatch == []
+
+    def test_suspended_account_is_a_400_on_the_account(
+        self, client: APIClient, trader: Any, no_dispatch: list[str]
+    ) -> None:
+        """A suspended customer is still authenticated (they can see their history); placing
+        an order is what is refused, as bad input on the account, with nothing written."""
+        trader.status = "suspended"
+        trader.save()
+        before = _counts()
+        response = client.post(
+            ORDERS, {"symbol": "ETH", "side": "buy", "quantity": "1"}, format="json"
+        )
+        assert response.status_code == 400, response.json()
+        assert response.json()["code"] == "account_cannot_trade"
+        assert "account" in response.json()["errors"]
+        assert _counts() == before
+        assert no_dispatch == []
+
     def test_risk_limit_refusal_is_a_400_with_the_limit(
         self, client: APIClient, trader: Any, no_dispatch: list[str]
     ) -> None:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.exchanges.paper.venue import PaperVenue
+from trading.marketdata.store import market_reads
 
 # The read set: ARGV[1] = JSON {"hashes": [key, ...], "fields": [[key, field], ...]}. Keys go in
 # ARGV, not KEYS: the paper venue's Redis is one node, and encoding ten thousand KEYS costs the
@@ -80,10 +81,15 @@ return 1
 """
 )
 
-# KEYS[1] = counter; ARGV[1] = floor (epoch-ms x 1000), ARGV[2] = how many ids. Returns the last.
+# KEYS = counters; ARGV[1] = floor (epoch-ms x 1000), ARGV[1 + i] = how many ids of counter i.
+# Returns the last id reserved of each counter (one round trip for every counter a batch needs).
 _RESERVE_IDS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-return redis.call('INCRBY', KEYS[1], ARGV[2])
+local last = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 0 then redis.call('SET', key, ARGV[1]) end
+  last[i] = redis.call('INCRBY', key, ARGV[i + 1])
+end
+return last
 """
 
 
@@ -137,13 +143,36 @@ class _BatchVenue(PaperVenue):
         self._mark_cache: dict[str, Decimal] = {}
         self._ids: dict[str, list[int]] = {}
 
-    def reserve(self, counter: str, count: int) -> None:
-        if count <= 0:
-            self._ids[counter] = []
+    def reserve(self, counts: dict[str, int]) -> None:
+        """Reserve ``counts[counter]`` ids of each counter, in one script call."""
+        wanted = {counter: count for counter, count in counts.items() if count > 0}
+        self._ids.update({counter: [] for counter in counts})
+        if not wanted:
             return
         floor = int(time.time() * 1000) * 1000
-        last = int(self.client.eval(_RESERVE_IDS, 1, self._key("seq", counter), floor, count))
-        self._ids[counter] = list(range(last - count + 1, last + 1))
+        keys = [self._key("seq", counter) for counter in wanted]
+        lasts = self.client.eval(_RESERVE_IDS, len(keys), *keys, floor, *wanted.values())
+        for (counter, count), last in zip(wanted.items(), lasts, strict=True):
+            self._ids[counter] = list(range(int(last) - count + 1, int(last) + 1))
+
+    def prefetch(self, snapshot: _Snapshot, placements: Sequence[Placement]) -> None:
+        """Book tops of the batch's markets and marks of every market its accounts hold, in
+        one pipeline, before deciding (each read on its own would be a round trip)."""
+        coins = sorted({p.coin for p in placements if p.coin in self.markets})
+        held = {
+            coin
+            for p in placements
+            for coin in snapshot.hgetall(self._key("pos", p.user))
+            if coin in self.markets
+        }
+        marked = sorted(held | set(coins))
+        books, prices = market_reads(self.price_venue, coins, marked)
+        for coin in coins:
+            book = books.get(coin)
+            if book is not None and book.bids and book.asks:
+                (bid, bid_size), (ask, ask_size) = book.bids[0], book.asks[0]
+                self._quotes[coin] = (bid, bid_size, ask, ask_size)
+        self._mark_cache.update({coin: snap.mark or snap.price for coin, snap in prices.items()})
 
     def _next(self, counter: str) -> int:
         reserved = self._ids.get(counter)
@@ -185,8 +214,8 @@ def place_batch(venue: PaperVenue, placements: Sequence[Placement]) -> list[dict
     while True:
         batch = _BatchVenue(venue)
         snapshot, digest = _read(venue.client, read_set)
-        batch.reserve("oid", len(placements))
-        batch.reserve("tid", len(placements))
+        batch.reserve({"oid": len(placements), "tid": len(placements)})
+        batch.prefetch(snapshot, placements)
         answers, writes = _decide_all(batch, snapshot, placements)
         now = int(time.time() * 1000)
         log = [json.dumps(_logged(placement, now)) for placement in placements]

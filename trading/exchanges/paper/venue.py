@@ -10,10 +10,11 @@ them, and it refuses what a real venue refuses (insufficient margin, reduce-only
 increase, price off tick, size below the minimum, unknown symbol, post-only that would cross).
 
 State lives in Redis (trading.stores.paper_redis) so it survives a killed worker and is shared by
-every process. Each placement is one optimistic Redis transaction (WATCH the account, MULTI,
-EXEC): a process killed half-way changes nothing, exactly like a request that never arrived.
+every process. Each placement is one optimistic compare-and-set (trading.exchanges.paper.bulk:
+read the account with a digest, decide, apply every write in one script only if the digest still
+holds): a process killed half-way changes nothing, exactly like a request that never arrived.
 Every placement received is logged (``placements`` list and ``placement_counts`` per cloid)
-*inside* that transaction, so a test can prove no cloid was ever placed twice.
+*inside* that script, so a test can prove no cloid was ever placed twice.
 """
 
 from __future__ import annotations
@@ -60,50 +61,29 @@ class PaperVenue(PaperAccounts):
         cloid: str,
         leverage: int | None = None,
     ) -> dict[str, Any]:
-        """Place one order; the answer has Hyperliquid's shape plus ``fills`` (paper only)."""
-        self._sleep()  # the request travelling to the venue
-        if leverage:
-            self.update_leverage(user=user, coin=coin, leverage=leverage)
-        placement = {
-            "cloid": cloid,
-            "user": user,
-            "coin": coin,
-            "side": "B" if is_buy else "A",
-            "sz": sz,
-            "px": limit_px,
-            "tif": tif,
-            "reduceOnly": reduce_only,
-            "t": int(time.time() * 1000),
-        }
-        oid = self._next("oid")
-        keys = [self._key(name, user) for name in ("acct", "pos", "orders", "lev")]
-        with self.client.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(*keys)
-                    response, writes = self._decide(
-                        pipe,
-                        user=user,
-                        coin=coin,
-                        is_buy=is_buy,
-                        sz=sz,
-                        limit_px=limit_px,
-                        tif=tif,
-                        reduce_only=reduce_only,
-                        cloid=cloid,
-                        oid=oid,
-                    )
-                    pipe.multi()
-                    pipe.rpush(self._key("placements"), json.dumps(placement))
-                    pipe.hincrby(self._key("placement_counts"), cloid, 1)
-                    for command, args in writes:
-                        getattr(pipe, command)(*args)
-                    pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        self._sleep()  # the answer travelling back
-        return response
+        """Place one order; the answer has Hyperliquid's shape plus ``fills`` (paper only).
+
+        A batch of one (trading.exchanges.paper.bulk): the same decision code and the same
+        all-or-nothing compare-and-set as a fan-out, in about half the Redis round trips of
+        WATCH / read / MULTI / EXEC (reads and ids come back from one script call each)."""
+        from trading.exchanges.paper.bulk import Placement, place_batch
+
+        return place_batch(
+            self,
+            [
+                Placement(
+                    user=user,
+                    coin=coin,
+                    is_buy=is_buy,
+                    sz=sz,
+                    limit_px=limit_px,
+                    tif=tif,
+                    reduce_only=reduce_only,
+                    cloid=cloid,
+                    leverage=leverage,
+                )
+            ],
+        )[0]
 
     def _decide(
         self,
