@@ -158,10 +158,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.refilled = time.monotonic()
         self.strikes = 0
         await self.accept()
+        await self.channel_layer.group_add(streams.control_group(user.pk), self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         for sub in list(getattr(self, "subscriptions", {}).values()):
             await self._leave(sub)
+        if getattr(self, "user", None) is not None:
+            await self.channel_layer.group_discard(
+                streams.control_group(self.user.pk), self.channel_name
+            )
+
+    async def access_revoked(self, message: dict[str, Any]) -> None:
+        """The user signed out everywhere, or was suspended: this socket's credentials are no
+        longer good, so it ends now rather than at the next reconnect."""
+        await self.send_json({"type": "error", "code": "access_revoked", "message": "signed out"})
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     # ------------------------------------------------------------------ client -> server
 

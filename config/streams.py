@@ -214,6 +214,28 @@ def publish_account(user_id: Any, event_type: str, data: Any) -> dict[str, Any]:
     return _publish(account_stream(user_id), "account", event_type, data)
 
 
+# --------------------------------------------------------------------------- access revoked
+
+
+def control_group(user_id: Any) -> str:
+    """Every socket of a user joins this group, whatever it subscribed to."""
+    return f"live-control.{user_id}"
+
+
+def access_revoked_on_commit(user_id: Any) -> None:
+    """Close every open socket of ``user_id`` once the surrounding transaction commits: signing
+    out everywhere, a suspension or a closed account must end live streams too, not only the
+    next reconnect. Callbacks registered earlier in the transaction (a strategy paused by the
+    suspension) are sent first, so the client sees them before the close."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            run_in_send_loop(layer.group_send(control_group(user_id), {"type": "access.revoked"}))
+
+    transaction.on_commit(send)
+
+
 # --------------------------------------------------------------------------- account snapshot
 
 AccountPart = Callable[[Any], Any]

@@ -43,6 +43,7 @@ from accounts.models import (
     User,
 )
 from accounts.services.audit import audit_log_record, client_ip, user_agent
+from config import streams
 from config.errors import NotFound, PermissionDenied, ValidationFailed
 
 # The claim in every access and refresh token that names its AuthSession row.
@@ -622,4 +623,5 @@ def auth_sessions_revoke_all(
             new_values={"revoked": len(live), "reason": reason},
             request=request,
         )
+        streams.access_revoked_on_commit(user.pk)
     return len(live)

@@ -72,6 +72,27 @@ async def test_token_of_a_signed_out_session_is_closed_with_4401(user: Any) -> N
     assert (connected, code) == (False, 4401)
 
 
+async def test_signing_out_everywhere_closes_open_sockets(user: Any, other_user: Any) -> None:
+    from accounts.services import auth_sessions_revoke_all
+
+    mine = await connect(await bearer(user))
+    theirs = await connect(await bearer(other_user))
+    assert (await mine.connect())[0]
+    assert (await theirs.connect())[0]
+    await subscribe(mine, "account")
+    await receive(mine)  # snapshot
+
+    await database_sync_to_async(auth_sessions_revoke_all)(user=user)
+    notice = await receive(mine)
+    assert (notice["type"], notice["code"]) == ("error", "access_revoked")
+    closed = await mine.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    # Another user's socket is untouched and still answers.
+    await theirs.send_to(text_data=json.dumps({"op": "ping"}))
+    assert (await receive(theirs))["type"] == "pong"
+    await theirs.disconnect()
+
+
 async def test_foreign_origin_is_refused() -> None:
     communicator = await connect([(b"origin", b"https://evil.example")])
     connected, _ = await communicator.connect()
