@@ -133,6 +133,31 @@ def test_portal_statement_pages_and_downloads(january: dict[str, Any], client: C
     assert b"".join(theirs.streaming_content).count(b"\n") == 1  # type: ignore[attr-defined]
 
 
+def test_csv_under_asgi_streams_in_batches(
+    january: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served by the ASGI app, the CSV is an async iterator of batches read in the sync thread
+    (a plain iterator would be read whole by Django before the first byte goes out)."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncRequestFactory
+
+    from billing import views
+
+    monkeypatch.setattr(views, "CSV_BATCH_LINES", 2)
+    user = january["user"]
+    request = AsyncRequestFactory().get(reverse("billing:statement-csv", args=["2025-01"]))
+    request.user = user
+    response = views.statement_csv(request, "2025-01")
+    assert response.is_async
+
+    async def collect() -> list[bytes]:
+        return [chunk async for chunk in response.streaming_content]  # type: ignore[union-attr]
+
+    chunks = async_to_sync(collect)()
+    assert len(chunks) == 4  # the header and 6 fee lines, two at a time
+    assert b"".join(chunks).decode() == documents.statement_csv(user=user, month=JAN)
+
+
 def test_portal_overview_and_plan_forms(user: Any, client: Client) -> None:
     client.force_login(user)
     page = client.get(reverse("billing:overview"))

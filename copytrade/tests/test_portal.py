@@ -88,6 +88,8 @@ class TestPages:
         refused = browser.post("/copy/strategies/new/", {**form, f"weight_{b.pk}": "0.5"})
         assert refused.status_code == 200  # the form again, with the reason
         assert b"at most 1" in refused.content
+        assert refused.content.count(b'class="form-errors"') == 1  # said once, at the top
+        assert b'value="0.6"' in refused.content  # the weights are kept
         assert not CopyStrategy.objects.exists()
         created = browser.post("/copy/strategies/new/", form)
         strategy = CopyStrategy.objects.get(user=customer)

@@ -3,7 +3,8 @@
 // A page declares what it wants in markup, so templates stay server-rendered and work without
 // JavaScript; this script only keeps them current:
 //   <table data-live-table="orders" data-live-key="id">  rows from the `account` stream
-//     <template> a <tr> whose cells carry data-field="symbol" (and data-format="num|time") </template>
+//     <template> a <tr> whose cells carry data-field="symbol" (and data-format="num|time",
+//     data-lookup="strategy" to show a name from the page's #live-names JSON) </template>
 //   <span data-live-market="BTC" data-live-field="ticker.price">  a value from market.<symbol>
 //   <span data-live-strategy-status="<uuid>">  a strategy's status from `account` events
 // The socket signs in with the portal session cookie (same origin). After a disconnect it
@@ -37,12 +38,25 @@
     return String(value);
   }
 
+  // <script type="application/json" id="live-names">{"strategy": {"<uuid>": "name"}}</script>
+  // names the ids a row carries: a cell with data-lookup="strategy" shows the name, not the id.
+  let names = null;
+  function lookup(kind, value) {
+    if (names === null) {
+      const node = document.getElementById("live-names");
+      try { names = node ? JSON.parse(node.textContent) : {}; } catch (e) { names = {}; }
+    }
+    return value == null ? value : ((names[kind] || {})[String(value)] ?? value);
+  }
+
   function renderRow(table, item) {
     const template = table.querySelector("template");
     const row = template.content.firstElementChild.cloneNode(true);
     row.dataset.id = item[table.dataset.liveKey || "id"];
     row.querySelectorAll("[data-field]").forEach((cell) => {
-      cell.textContent = formatValue(pick(item, cell.dataset.field), cell.dataset.format);
+      let value = pick(item, cell.dataset.field);
+      if (cell.dataset.lookup) value = lookup(cell.dataset.lookup, value);
+      cell.textContent = formatValue(value, cell.dataset.format);
     });
     return row;
   }
