@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist import admin as simplejwt_admin
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts import services
 from accounts.models import (
@@ -351,3 +353,21 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --------------------------------------------------------------------------- refresh tokens
+# simplejwt's own admin shows every field of an outstanding token, the token itself included:
+# a customer's live refresh token, which would let anyone with admin access mint access tokens
+# as that customer. Registered again here without it (the jti identifies the token).
+
+
+class OutstandingTokenAdmin(simplejwt_admin.OutstandingTokenAdmin):
+    exclude = ("token",)
+
+    def get_readonly_fields(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return [f.name for f in OutstandingToken._meta.fields if f.name != "token"]
+
+
+if admin.site.is_registered(OutstandingToken):
+    admin.site.unregister(OutstandingToken)
+admin.site.register(OutstandingToken, OutstandingTokenAdmin)

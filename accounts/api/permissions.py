@@ -26,6 +26,10 @@ the rest. A view that needs something else declares ``required_scopes``:
 or ``[*api_settings.DEFAULT_PERMISSION_CLASSES, IsOwner]``; the accounts test suite walks
 every API route and fails if a view that is not public drops it. A key lacking the scope
 gets 403 with code ``insufficient_scope``.
+
+What only the person may do (setting the account's sign-in credentials) adds ``NotApiKey``: no key
+may do it, whatever its scopes (403 ``api_key_not_allowed``). A key creating a key may grant
+nothing it does not hold itself (``accounts.services.api_key_create(parent=...)``).
 """
 
 from __future__ import annotations
@@ -68,3 +72,13 @@ class ScopePermission(BasePermission):
             return True
         self.message = f"This API key lacks the '{needed}' scope this endpoint needs."
         return False
+
+
+class NotApiKey(BasePermission):
+    """Refuse API keys outright: for what only the person may do (their sign-in credentials)."""
+
+    message = "An API key cannot do this: sign in as the account's owner."
+    code = "api_key_not_allowed"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return not isinstance(request.auth, ApiKey)

@@ -14,13 +14,14 @@ from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.authentication import CSRFCheck
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api import serializers as s
+from accounts.api.permissions import NotApiKey, ScopePermission
 from accounts.api.throttling import SignInRateThrottle
 from accounts.errors import LockedOut
 from accounts.forms import PasswordResetForm
@@ -316,6 +317,10 @@ class MeView(APIView):
 
 
 class CredentialsView(APIView):
+    # Sign-in credentials need the person: a key that could set them (an email and password on
+    # a wallet-only account) would turn a leaked, scoped key into the whole account.
+    permission_classes = [IsAuthenticated, ScopePermission, NotApiKey]
+
     @extend_schema(
         tags=TAG_ACCOUNT,
         operation_id="auth_password_set",
@@ -367,7 +372,10 @@ class ApiKeyListCreateView(generics.ListAPIView):
         data = s.ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, raw_key = services.api_key_create(
-            user=_me(request), request=_django_request(request), **data.validated_data
+            user=_me(request),
+            request=_django_request(request),
+            parent=request.auth if isinstance(request.auth, ApiKey) else None,
+            **data.validated_data,
         )
         api_key.key = raw_key  # type: ignore[attr-defined]
         return Response(s.ApiKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)

@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import ApiKey, ApiKeyScope, User
 from accounts.services.audit import audit_log_record
-from config.errors import Conflict, NotFound, ValidationFailed
+from config.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 KEY_PREFIX = "tdm_"
 PREFIX_LENGTH = 10
@@ -83,6 +83,43 @@ def _clean_networks(allowed_ips: Iterable[str] | None) -> list[str]:
     return list(dict.fromkeys(networks))
 
 
+def _check_within_parent(
+    parent: ApiKey, *, scopes: list[str], networks: list[str], expires_at: datetime | None
+) -> None:
+    """A key creating a key: no scope it does not hold itself, usable from no address it cannot
+    be used from, and expiring no later than itself. Otherwise a leaked, limited key (a
+    ``manage`` key locked to one network) could mint an unlimited one."""
+    missing = sorted(set(scopes) - set(parent.scopes))
+    if missing:
+        raise PermissionDenied(
+            f"This API key cannot grant scopes it does not hold: {', '.join(missing)}.",
+            code="insufficient_scope",
+            field="scopes",
+        )
+    if parent.allowed_ips:
+        allowed = [ipaddress.ip_network(entry, strict=False) for entry in parent.allowed_ips]
+        inside = bool(networks) and all(
+            any(
+                network.version == outer.version and network.subnet_of(outer)  # type: ignore[arg-type]
+                for outer in allowed
+            )
+            for network in map(ipaddress.ip_network, networks)
+        )
+        if not inside:
+            raise PermissionDenied(
+                "A key created by an IP-restricted key must be restricted to (part of) the "
+                "same networks.",
+                code="insufficient_scope",
+                field="allowed_ips",
+            )
+    if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
+        raise PermissionDenied(
+            "A key created by an expiring key must expire no later than it.",
+            code="insufficient_scope",
+            field="expires_at",
+        )
+
+
 @sensitive_variables("raw_key", "secret", "secrets_")
 def api_key_create(
     *,
@@ -92,14 +129,21 @@ def api_key_create(
     expires_at: datetime | None = None,
     allowed_ips: Iterable[str] | None = None,
     request: HttpRequest | None = None,
+    parent: ApiKey | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plaintext, which is never available again."""
+    """Create a key and return it with its plaintext, which is never available again.
+
+    ``parent``: the API key the request creating this one was authenticated by. A key may only
+    create keys no stronger than itself (see :func:`_check_within_parent`).
+    """
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed("Name the key (1 to 100 characters).", field="name")
     clean_scopes = _clean_scopes(scopes)
     networks = _clean_networks(allowed_ips)
     now = timezone.now()
+    if parent is not None:
+        _check_within_parent(parent, scopes=clean_scopes, networks=networks, expires_at=expires_at)
     if expires_at is not None:
         if timezone.is_naive(expires_at):
             raise ValidationFailed("Give the expiry with a time zone.", field="expires_at")
