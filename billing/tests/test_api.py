@@ -209,13 +209,14 @@ def test_schema_documents_the_billing_operations() -> None:
 
 
 def test_the_plans_api_rate_is_enforced_per_customer(
-    user: Any, api_key_client: Callable[..., APIClient], plans: Any
+    user: Any, api_key_client: Callable[..., APIClient], plans: Any, settings: Any
 ) -> None:
     """Plan.api_rate_per_minute (billing/api/throttling.py): API-key and token requests beyond
     the plan's rate get 429 with Retry-After; another customer and portal sessions are not
     affected; a plan with more room allows more."""
     from billing.models import Plan
 
+    settings.BILLING_PLAN_RATE_ENFORCED = True
     Plan.objects.filter(code="free").update(api_rate_per_minute=3)
     Plan.objects.filter(code="pro").update(api_rate_per_minute=5)
     reader = api_key_client("read")
@@ -234,3 +235,23 @@ def test_the_plans_api_rate_is_enforced_per_customer(
     services.subscription_subscribe(user=upgraded, plan_code="pro")
     key = api_key_client("read", owner=upgraded)
     assert [key.get(url("summary")).status_code for _ in range(6)] == [200] * 5 + [429]
+
+
+def test_the_plans_api_rate_covers_every_api_endpoint(
+    api_key_client: Callable[..., APIClient], plans: Any, settings: Any
+) -> None:
+    """The plan's rate is one of the API's default throttles, not only billing's: a key over
+    its plan's rate is refused on the trading and copy-trading endpoints too, and the budget is
+    shared across them."""
+    from billing.models import Plan
+
+    settings.BILLING_PLAN_RATE_ENFORCED = True
+    Plan.objects.filter(code="free").update(api_rate_per_minute=3)
+    reader = api_key_client("read")
+    answers = [
+        reader.get("/api/v1/orders/").status_code,
+        reader.get("/api/v1/positions/").status_code,
+        reader.get("/api/v1/strategies/").status_code,
+        reader.get("/api/v1/orders/").status_code,
+    ]
+    assert answers == [200, 200, 200, 429]

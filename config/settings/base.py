@@ -248,6 +248,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "accounts.api.throttling.AnonRateThrottle",
         "accounts.api.throttling.UserOrApiKeyRateThrottle",
+        # The customer's plan's API rate (seed 003), for API keys and tokens.
+        "billing.api.throttling.PlanRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("TANDEM_THROTTLE_ANON", default="60/min"),
