@@ -190,7 +190,8 @@ def chaos_env(settings: Any, trading_namespace: str, tmp_path: Path) -> Iterator
     finally:
         app.conf.task_always_eager = eager
         with app.connection_for_write() as conn:
-            conn.default_channel.client.delete(queue)  # type: ignore[attr-defined]
+            # kombu's own call, so it works on every broker (Redis and RabbitMQ in CI).
+            conn.default_channel.queue_delete(queue)  # type: ignore[attr-defined]  # kombu
 
 
 def _check_agreement(orders: list[Order], venue: PaperVenue, stats: ChaosStats) -> None:

@@ -35,6 +35,11 @@ def live_connections_ended(django_db_setup: Any, django_db_blocker: Any) -> Iter
 def live(
     transactional_db: Any, settings: Any, live_connections_ended: None
 ) -> Iterator[LiveServer]:
+    from django.core.cache import cache
+
+    # Every journey is a new visitor: rate-limit counters that earlier tests left for the
+    # shared client address (127.0.0.1) must not throttle its sign-in.
+    cache.delete_pattern("*throttle*")  # type: ignore[attr-defined]  # django-redis
     with LiveServer() as server:
         settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
         settings.SITE_URL = server.url
